@@ -1,0 +1,140 @@
+"""HDF5 in the VideoGPT layout: ``{split}_data`` frames of all videos concatenated,
+``{split}_idx`` start frame of each video, ``{split}_labels`` one label row per video.
+
+Frames are uint8 ``[N,H,W,3]`` (what VideoGPT's HDF5Dataset and VQ-VAE expect) or
+``[N,H,W]`` (grayscale). The file is built under a temp name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from vidray.io.atomic import part_path
+
+COMPRESSION = {"none": {}, "gzip": {"compression": "gzip", "compression_opts": 4}, "lzf": {"compression": "lzf"}}
+
+
+def set_attrs(obj, attrs: dict) -> None:
+    """Store attributes readably: scalars as is, lists of strings as string arrays, the rest as JSON."""
+    for key, value in attrs.items():
+        if isinstance(value, (str, int, float)):
+            obj.attrs[key] = value
+        elif isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            obj.attrs[key] = np.array(value, dtype=h5py.string_dtype())
+        else:
+            obj.attrs[key] = json.dumps(value)
+
+
+class VideoH5Writer:
+    """Write videos of a known count and length per split into one HDF5 file, in any order.
+
+    ``layout`` maps split → (num_videos, frames_per_video, label_width). Call :meth:`put`
+    once per video (any order), then :meth:`commit` to publish the file atomically.
+    """
+
+    def __init__(self, path, layout: dict[str, tuple[int, int, int]], frame_size: int,
+                 rgb: bool = True, compression: str = "none", attrs: dict | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = part_path(self.path)
+        self.rgb = rgb
+        self.lengths = {split: frames for split, (_, frames, _) in layout.items()}
+        self.file = h5py.File(self.tmp, "w")
+        pixel_shape = (frame_size, frame_size, 3) if rgb else (frame_size, frame_size)
+        for split, (videos, frames, label_width) in layout.items():
+            total = videos * frames
+            chunk = (max(1, frames),) + pixel_shape
+            self.file.create_dataset(f"{split}_data", shape=(total,) + pixel_shape, dtype=np.uint8,
+                                     chunks=chunk if total else None, **COMPRESSION[compression])
+            self.file.create_dataset(f"{split}_idx", data=np.arange(videos, dtype=np.int64) * frames)
+            label_shape = (videos,) if label_width == 1 else (videos, label_width)
+            self.file.create_dataset(f"{split}_labels", shape=label_shape, dtype=np.int64)
+        self.file.attrs["layout"] = "NHWC" if rgb else "NHW"
+        set_attrs(self.file, attrs or {})
+
+    def put(self, split: str, index: int, frames: np.ndarray, labels: np.ndarray) -> None:
+        """Store video ``index`` of ``split``: frames uint8 [T,H,W] gray (expanded if rgb)."""
+        length = self.lengths[split]
+        if frames.shape[0] != length:
+            raise ValueError(f"{split} video {index} has {frames.shape[0]} frames, expected {length}")
+        if self.rgb:
+            frames = np.repeat(frames[..., None], 3, axis=-1)
+        self.file[f"{split}_data"][index * length:(index + 1) * length] = frames
+        labels = np.asarray(labels)
+        self.file[f"{split}_labels"][index] = labels[0] if labels.size == 1 else labels
+
+    def put_extra(self, name: str, data: np.ndarray, **attrs) -> None:
+        """Add an extra dataset (e.g. per-video motion codes) with attributes."""
+        set_attrs(self.file.create_dataset(name, data=data), attrs)
+
+    def commit(self) -> Path:
+        """Close the file and rename it into place."""
+        self.file.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Close and delete the unfinished file."""
+        try:
+            self.file.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+def read_split(path, split: str) -> dict[str, np.ndarray]:
+    """Load ``{split}_data/_idx/_labels`` of a VideoGPT-layout file into memory."""
+    with h5py.File(path, "r") as f:
+        return {name: f[f"{split}_{name}"][()] for name in ("data", "idx", "labels")}
+
+
+class VideoH5Appender:
+    """Append videos of any length, split by split, in order (for converting a video tree)."""
+
+    def __init__(self, path, frame_shape: tuple[int, ...], compression: str = "none", attrs: dict | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = part_path(self.path)
+        self.frame_shape = tuple(frame_shape)
+        self.compression = compression
+        self.file = h5py.File(self.tmp, "w")
+        self.starts: dict[str, list[int]] = {}
+        self.labels: dict[str, list[int]] = {}
+        self.file.attrs["layout"] = "NHWC" if len(self.frame_shape) == 3 else "NHW"
+        set_attrs(self.file, attrs or {})
+
+    def append(self, split: str, frames: np.ndarray, label: int) -> None:
+        """Add one video (uint8 [T, *frame_shape]) to the end of ``split``."""
+        if tuple(frames.shape[1:]) != self.frame_shape:
+            raise ValueError(f"frames {frames.shape[1:]} differ from the file's frame shape {self.frame_shape}")
+        name = f"{split}_data"
+        if name not in self.file:
+            self.file.create_dataset(name, shape=(0,) + self.frame_shape, maxshape=(None,) + self.frame_shape,
+                                     dtype=np.uint8, chunks=(16,) + self.frame_shape, **COMPRESSION[self.compression])
+            self.starts[split], self.labels[split] = [], []
+        data = self.file[name]
+        start = data.shape[0]
+        data.resize(start + len(frames), axis=0)
+        data[start:] = frames
+        self.starts[split].append(start)
+        self.labels[split].append(int(label))
+
+    def commit(self) -> Path:
+        """Write the idx/labels datasets, close and rename into place."""
+        for split in self.starts:
+            self.file.create_dataset(f"{split}_idx", data=np.asarray(self.starts[split], dtype=np.int64))
+            self.file.create_dataset(f"{split}_labels", data=np.asarray(self.labels[split], dtype=np.int64))
+        self.file.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Close and delete the unfinished file."""
+        try:
+            self.file.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)

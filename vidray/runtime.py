@@ -1,0 +1,57 @@
+"""Connecting to Ray: an in-process local Ray by default, a cluster with ``--address``/``RAY_ADDRESS``.
+
+Local Ray gets its own temp dir, no usage stats, and no dashboard unless asked for
+(then only on 127.0.0.1 unless a host is given). Inside ``ray job submit`` the job's
+``RAY_ADDRESS`` is picked up, so the same entrypoint runs locally and on a cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from typing import Iterator
+
+log = logging.getLogger("vidray.runtime")
+
+
+def ray_temp_dir() -> str:
+    """Where local Ray keeps its sessions: ``$VIDRAY_RAY_TMPDIR`` or a vidray dir in the system temp."""
+    return os.environ.get("VIDRAY_RAY_TMPDIR") or os.path.join(tempfile.gettempdir(), f"vidray-ray-{os.getuid()}")
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None, dashboard: bool = False,
+                dashboard_host: str = "127.0.0.1") -> Iterator[None]:
+    """Use the running Ray if there is one, else connect to ``address``, else start local Ray.
+
+    Shuts down on exit only what it started itself.
+    """
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address and address != "local":
+        log.info("connecting to Ray cluster at %s", address)
+        ray.init(address=address, logging_level=logging.WARNING)
+    else:
+        log.info("starting local Ray (temp dir %s)", ray_temp_dir())
+        ray.init(num_cpus=num_cpus, include_dashboard=dashboard, dashboard_host=dashboard_host,
+                 _temp_dir=ray_temp_dir(), logging_level=logging.WARNING)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def quiet_ray_data(show_progress_bars: bool = False) -> None:
+    """Turn Ray Data's own progress bars and INFO logs down when vidray shows its own progress."""
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = show_progress_bars
+    logging.getLogger("ray.data").setLevel(logging.WARNING)

@@ -1,0 +1,1 @@
+"""Synthetic video datasets: VideoMNIST (labelled moving digits) and classic Moving MNIST."""

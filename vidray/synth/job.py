@@ -1,0 +1,227 @@
+"""The synthetic dataset jobs on Ray Data: plan → render (+ encode MP4) in workers → driver
+assembles HDF5 / NumPy outputs and the resume manifest.
+
+Rendering is deterministic and cheap, so a rerun re-renders every item for the HDF5 but
+re-encodes only MP4s the manifest does not list; a finished output is not touched again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from vidray.config import to_dict
+from vidray.io.atomic import part_path, remove_stale_parts
+from vidray.io.hdf5 import VideoH5Writer
+from vidray.io.manifest import Manifest
+from vidray.io.video import write_mp4
+from vidray.synth.config import MovingMNISTConfig, VideoMNISTConfig
+from vidray.synth.digits import load_digits
+from vidray.io.outdir import OutputDir
+from vidray.synth.plan import SPLIT_CODES, plan_moving_mnist, plan_videomnist, videomnist_split_size
+from vidray.synth.render import render_videos
+
+log = logging.getLogger("vidray.synth")
+Progress = Callable[[int, int], None]
+ITEMS_PER_BATCH = 64
+
+
+@dataclass
+class SynthSummary:
+    """What a synthetic job did: counts per split, files written, timings, warnings."""
+
+    job: str
+    output: Path
+    videos: dict[str, int]
+    encoded: int = 0
+    reused: int = 0
+    files: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    already_complete: bool = False
+
+    def line(self) -> str:
+        """A one-line summary for the CLI."""
+        counts = ", ".join(f"{n} {s}" for s, n in self.videos.items())
+        state = "already complete, nothing to do" if self.already_complete else (
+            f"{self.encoded} MP4 encoded, {self.reused} reused")
+        return f"{self.job}: {counts} videos → {self.output} ({state}) in {self.seconds:.1f}s"
+
+
+def render_and_encode(batch: dict, *, canvas_size: int, output: str, fps: int, crf: int,
+                      return_frames: bool) -> dict:
+    """Ray Data UDF: render a batch of items, encode those flagged ``encode``; small rows out."""
+    frames = render_videos(batch["sprites"], batch["positions"], canvas_size)
+    encoded = np.zeros(len(frames), dtype=bool)
+    for j, flag in enumerate(batch.get("encode", ())):
+        if flag:
+            write_mp4(Path(output) / str(batch["path"][j]), frames[j], fps=fps, crf=crf)
+            encoded[j] = True
+    out = {name: batch[name] for name in ("key", "split", "index", "labels", "motion", "path")}
+    out["encoded"] = encoded
+    if return_frames:
+        out["frames"] = frames
+    return out
+
+
+def _execute(items: list[dict], *, canvas_size: int, output: Path, fps: int = 10, crf: int = 17,
+             return_frames: bool, workers: int | None, on_batch: Callable[[dict], None],
+             progress: Progress | None) -> None:
+    """Run the render/encode map over ``items`` on Ray Data and hand each result batch to ``on_batch``."""
+    import ray
+
+    if not items:
+        return
+    concurrency = workers or max(1, int(ray.available_resources().get("CPU", 1)))
+    batch_size = max(1, min(ITEMS_PER_BATCH, math.ceil(len(items) / (4 * concurrency))))
+    ds = ray.data.from_items(items, override_num_blocks=math.ceil(len(items) / batch_size))
+    ds = ds.map_batches(
+        render_and_encode,
+        fn_kwargs=dict(canvas_size=canvas_size, output=str(output), fps=fps, crf=crf, return_frames=return_frames),
+        batch_size=batch_size, batch_format="numpy", compute=ray.data.TaskPoolStrategy(size=concurrency),
+        num_cpus=1,
+    )
+    done = 0
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+        on_batch(batch)
+        done += len(batch["key"])
+        if progress:
+            progress(done, len(items))
+
+
+def run_videomnist(cfg: VideoMNISTConfig, output, *, workers: int | None = None, write_hdf5: bool = True,
+                   overwrite: bool = False, progress: Progress | None = None) -> SynthSummary:
+    """Generate VideoMNIST into ``output``: MP4 tree and ``hdf5/videomnist.h5``; resumes."""
+    start = time.perf_counter()
+    out = OutputDir(output, job="videomnist", config=to_dict(cfg), overwrite=overwrite, owned=("videos", "hdf5"))
+    h5_path = out.root / "hdf5" / "videomnist.h5"
+    sizes = {split: videomnist_split_size(cfg, split) for split in SPLIT_CODES}
+    summary = SynthSummary("videomnist", out.root, sizes, warnings=videogpt_warnings(cfg))
+    for message in summary.warnings:
+        log.warning(message)
+    manifest = Manifest(out.meta / "manifest.jsonl")
+    wanted_h5 = write_hdf5 and not h5_path.exists()
+    if out.complete and (h5_path.exists() or not write_hdf5):
+        summary.already_complete = True
+        summary.seconds = time.perf_counter() - start
+        return summary
+    remove_stale_parts(out.root)
+    digits = {split: load_digits(split, cfg.mnist_dir) for split in SPLIT_CODES if sizes[split]}
+    items = plan_videomnist(cfg, digits)
+    for item in items:
+        item["encode"] = cfg.write_mp4 and not (item["key"] in manifest and (out.root / item["path"]).exists())
+    summary.reused = sum(1 for it in items if cfg.write_mp4 and not it["encode"])
+    if not wanted_h5:
+        items = [it for it in items if it["encode"]]
+    writer = None
+    if wanted_h5:
+        layout = {s: (n, cfg.sequence_length, 1) for s, n in sizes.items()}
+        writer = VideoH5Writer(h5_path, layout, cfg.image_size, rgb=not cfg.grayscale,
+                               compression=cfg.h5_compression, attrs={"vidray_config": to_dict(cfg)})
+        motions = {s: np.zeros(n, dtype=np.uint8) for s, n in sizes.items()}
+
+    def on_batch(batch: dict) -> None:
+        records = []
+        for j, key in enumerate(batch["key"]):
+            split, index = str(batch["split"][j]), int(batch["index"][j])
+            if writer is not None:
+                writer.put(split, index, batch["frames"][j], batch["labels"][j])
+                motions[split][index] = cfg.motion_types.index(str(batch["motion"][j]))
+            if batch["encoded"][j]:
+                records.append({"key": str(key), "path": str(batch["path"][j]),
+                                "label": int(batch["labels"][j][0]), "motion": str(batch["motion"][j])})
+        manifest.append(records)
+        summary.encoded += len(records)
+
+    try:
+        _execute(items, canvas_size=cfg.image_size, output=out.root, fps=cfg.fps, crf=cfg.crf,
+                 return_frames=writer is not None, workers=workers, on_batch=on_batch, progress=progress)
+        if writer is not None:
+            for split, codes in motions.items():
+                writer.put_extra(f"{split}_motion", codes, names=list(cfg.motion_types))
+            writer.commit()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    if write_hdf5:
+        summary.files.append(h5_path)
+    if cfg.write_mp4:
+        summary.files.append(out.root / "videos")
+    out.mark_complete()
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def run_moving_mnist(cfg: MovingMNISTConfig, output, *, workers: int | None = None, overwrite: bool = False,
+                     progress: Progress | None = None) -> SynthSummary:
+    """Generate classic Moving MNIST: ``moving_mnist.npy`` [T,N,64,64] (train), ``moving_mnist_test.npy``
+    and ``moving_mnist.h5`` (VideoGPT layout, labels = the digits of each sequence)."""
+    start = time.perf_counter()
+    out = OutputDir(output, job="moving-mnist", config=to_dict(cfg), overwrite=overwrite,
+                    owned=("moving_mnist.npy", "moving_mnist_test.npy", "moving_mnist.h5"))
+    sizes = {"train": cfg.num_sequences, "test": cfg.test_sequences}
+    npy_paths = {"train": out.root / "moving_mnist.npy", "test": out.root / "moving_mnist_test.npy"}
+    h5_path = out.root / "moving_mnist.h5"
+    summary = SynthSummary("moving-mnist", out.root, sizes)
+    summary.files = [npy_paths["train"]] + ([npy_paths["test"]] if sizes["test"] else []) + [h5_path]
+    if out.complete and all(p.exists() for p in summary.files):
+        summary.already_complete = True
+        summary.seconds = time.perf_counter() - start
+        return summary
+    remove_stale_parts(out.root)
+    digits = {split: load_digits(split, cfg.mnist_dir) for split, n in sizes.items() if n}
+    items = plan_moving_mnist(cfg, digits)
+    shape = (cfg.sequence_length, cfg.image_size, cfg.image_size)
+    arrays, tmps = {}, {}
+    for split, n in sizes.items():
+        if n:
+            tmps[split] = part_path(npy_paths[split])
+            arrays[split] = np.lib.format.open_memmap(tmps[split], mode="w+", dtype=np.uint8,
+                                                      shape=(shape[0], n) + shape[1:])
+    layout = {s: (n, cfg.sequence_length, cfg.num_digits) for s, n in sizes.items() if n}
+    writer = VideoH5Writer(h5_path, layout, cfg.image_size, rgb=not cfg.grayscale,
+                           compression=cfg.h5_compression, attrs={"vidray_config": to_dict(cfg)})
+
+    def on_batch(batch: dict) -> None:
+        for j in range(len(batch["key"])):
+            split, index = str(batch["split"][j]), int(batch["index"][j])
+            arrays[split][:, index] = batch["frames"][j]
+            writer.put(split, index, batch["frames"][j], batch["labels"][j])
+
+    try:
+        _execute(items, canvas_size=cfg.image_size, output=out.root, return_frames=True, workers=workers,
+                 on_batch=on_batch, progress=progress)
+        for split, array in arrays.items():
+            array.flush()
+            del array
+            tmps[split].replace(npy_paths[split])
+        arrays.clear()
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        for tmp in tmps.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    summary.encoded = 0
+    out.mark_complete()
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def videogpt_warnings(cfg: VideoMNISTConfig) -> list[str]:
+    """Warn when videos are too short for VideoGPT's HDF5Dataset at its sequence length."""
+    if cfg.sequence_length > cfg.videogpt_sequence_length:
+        return []
+    return [
+        f"videos have {cfg.sequence_length} frames, not more than VideoGPT's sequence_length="
+        f"{cfg.videogpt_sequence_length}: its HDF5Dataset samples windows only from videos longer than "
+        f"sequence_length, so train VideoGPT with --sequence_length {cfg.sequence_length - 1} or lower, "
+        f"or generate with --sequence-length {cfg.videogpt_sequence_length + 1} or more"
+    ]
