@@ -73,3 +73,13 @@ def test_console_script_runs():
     out = subprocess.run([sys.executable, "-m", "vidray", "synth", "videomnist", "--help"],
                          capture_output=True, text=True, check=True).stdout
     assert "--sequence-length" in out and "--motion-types" in out
+
+
+def test_demo_runs_and_says_where_everything_went(ray_local, tmp_path, capsys):
+    assert main(["demo", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "videomnist: 200 train, 40 test videos" in out and "Where everything went" in out
+    assert (tmp_path / "demo" / "videomnist" / "hdf5" / "videomnist.h5").exists()
+    assert (tmp_path / "demo" / "moving_mnist" / "moving_mnist.npy").exists()
+    assert main(["demo", str(tmp_path / "demo")]) == 0  # a second run finds it complete
+    assert "already complete" in capsys.readouterr().out

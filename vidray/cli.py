@@ -56,6 +56,18 @@ def add_ray_flags(parser: argparse.ArgumentParser) -> None:
                        help="parallel worker tasks (default: every CPU of the cluster)")
     group.add_argument("--num-cpus", type=positive_int, default=None,
                        help="CPUs for a local Ray (default: all of this machine's)")
+    group.add_argument("--dashboard", action="store_true",
+                       help="start the Ray dashboard with a local Ray (on 127.0.0.1 unless --dashboard-host)")
+    group.add_argument("--dashboard-host", default="127.0.0.1",
+                       help="interface for the local dashboard; anything but 127.0.0.1 exposes it to the network")
+
+
+def ray_session_of(args):
+    """The Ray connection the flags ask for (see :func:`vidray.runtime.ray_session`)."""
+    from vidray.runtime import ray_session
+
+    return ray_session(args.address, num_cpus=args.num_cpus, dashboard=args.dashboard,
+                       dashboard_host=args.dashboard_host)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +91,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_demo(args) -> int:
     """``vidray demo``: the small end-to-end run the README starts with."""
-    from vidray.runtime import ray_session
     from vidray.synth import cli as synth_cli
     from vidray.synth.config import MovingMNISTConfig, VideoMNISTConfig
     from vidray.synth.job import run_moving_mnist, run_videomnist
@@ -88,7 +99,7 @@ def run_demo(args) -> int:
     vm_cfg = VideoMNISTConfig(videos_per_digit=20, test_videos_per_digit=4, sequence_length=20,
                               videogpt_sequence_length=16)
     mm_cfg = MovingMNISTConfig(num_sequences=200, test_sequences=50)
-    with ray_session(args.address, num_cpus=args.num_cpus):
+    with ray_session_of(args):
         with synth_cli.progress_bar("videomnist") as progress:
             vm = run_videomnist(vm_cfg, out / "videomnist", workers=args.workers, progress=progress)
         print(vm.line())

@@ -20,7 +20,9 @@ def small_cfg(mnist_dir, **kw):
 
 
 def mp4_digests(root):
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+    """Digest of each MP4's decoded pixels: the determinism contract is on pixels, not bytes
+    (libx264 occasionally emits a different but equivalent bitstream for the same frames)."""
+    return {p.relative_to(root).as_posix(): hashlib.sha256(read_frames(p).tobytes()).hexdigest()
             for p in sorted((root / "videos").rglob("*.mp4"))}
 
 

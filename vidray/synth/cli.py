@@ -106,11 +106,12 @@ def progress_bar(label: str):
 
 def run_videomnist_command(args) -> int:
     from vidray.config import load_config
-    from vidray.runtime import quiet_ray_data, ray_session
+    from vidray.cli import ray_session_of
+    from vidray.runtime import quiet_ray_data
     from vidray.synth.job import run_videomnist
 
     cfg = load_config(VideoMNISTConfig, args.config, _overrides(args, VideoMNISTConfig))
-    with ray_session(args.address, num_cpus=args.num_cpus):
+    with ray_session_of(args):
         quiet_ray_data()
         with progress_bar("videomnist") as progress:
             summary = run_videomnist(cfg, args.output, workers=args.workers, overwrite=args.overwrite,
@@ -121,11 +122,12 @@ def run_videomnist_command(args) -> int:
 
 def run_moving_mnist_command(args) -> int:
     from vidray.config import load_config
-    from vidray.runtime import quiet_ray_data, ray_session
+    from vidray.cli import ray_session_of
+    from vidray.runtime import quiet_ray_data
     from vidray.synth.job import run_moving_mnist
 
     cfg = load_config(MovingMNISTConfig, args.config, _overrides(args, MovingMNISTConfig))
-    with ray_session(args.address, num_cpus=args.num_cpus):
+    with ray_session_of(args):
         quiet_ray_data()
         with progress_bar("moving-mnist") as progress:
             summary = run_moving_mnist(cfg, args.output, workers=args.workers, overwrite=args.overwrite,
@@ -135,10 +137,11 @@ def run_moving_mnist_command(args) -> int:
 
 
 def run_to_hdf5_command(args) -> int:
-    from vidray.runtime import quiet_ray_data, ray_session
+    from vidray.cli import ray_session_of
+    from vidray.runtime import quiet_ray_data
     from vidray.synth.to_hdf5 import convert_tree
 
-    with ray_session(args.address, num_cpus=args.num_cpus):
+    with ray_session_of(args):
         quiet_ray_data()
         summary = convert_tree(args.video_dir, args.output_h5, grayscale=args.grayscale,
                                compression=args.h5_compression,
