@@ -30,37 +30,43 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = 10, crf: i
             stream.width, stream.height = width, height
             stream.pix_fmt = "yuv420p"
             stream.options = {"crf": str(crf), "preset": "medium"}
-            for image in planes:
-                frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
-                container.mux(stream.encode(frame))
+            for planes_t in zip(*planes):
+                container.mux(stream.encode(_yuv_frame(planes_t)))
             container.mux(stream.encode())
     return Path(path)
 
 
-def to_yuv420p(frames: np.ndarray) -> np.ndarray:
-    """uint8 [T,H,W] gray or [T,H,W,3] RGB → PyAV's yuv420p layout uint8 [T,H*3/2,W] (BT.601, TV range).
+def to_yuv420p(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """uint8 [T,H,W] gray or [T,H,W,3] RGB → planes Y [T,H,W], U and V [T,H/2,W/2] (BT.601, TV range).
 
-    Done in numpy rather than by swscale inside the encoder because swscale's SIMD and C
-    paths round differently depending on the input buffer's alignment, which made the same
-    frames encode to different pixels in different worker processes.
+    Exact integer arithmetic in numpy rather than swscale inside the encoder: swscale's SIMD and
+    C paths round differently with the buffer's alignment, which made the same frames encode
+    to different pixels in different worker processes.
     """
-    x = frames.astype(np.float32)
+    x = frames.astype(np.int64)
     t, h, w = frames.shape[:3]
     if frames.ndim == 3:
-        y = 16.0 + x * (219.0 / 255.0)
-        u = v = np.full((t, h // 2, w // 2), 128.0, np.float32)
+        y = 16 + (219 * x + 127) // 255
+        u = v = np.full((t, h // 2, w // 2), 128)
     else:
         r, g, b = x[..., 0], x[..., 1], x[..., 2]
-        y = 16.0 + (65.481 * r + 128.553 * g + 24.966 * b) / 255.0
-        cb = 128.0 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255.0
-        cr = 128.0 + (112.0 * r - 93.786 * g - 18.214 * b) / 255.0
-        u = cb.reshape(t, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
-        v = cr.reshape(t, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
-    out = np.empty((t, h * 3 // 2, w), np.uint8)
-    out[:, :h] = np.clip(np.rint(y), 0, 255)
-    out[:, h:h + h // 4] = np.clip(np.rint(u), 0, 255).reshape(t, h // 4, w)
-    out[:, h + h // 4:] = np.clip(np.rint(v), 0, 255).reshape(t, h // 4, w)
-    return out
+        y = 16 + (65481 * r + 128553 * g + 24966 * b + 127500) // 255000
+        # chroma of the 2x2 sums: the /4 is folded into the divisor, rounded half up
+        rs, gs, bs = (c.reshape(t, h // 2, 2, w // 2, 2).sum(axis=(2, 4)) for c in (r, g, b))
+        u = 128 + (-37797 * rs - 74203 * gs + 112000 * bs + 510000) // 1020000
+        v = 128 + (112000 * rs - 93786 * gs - 18214 * bs + 510000) // 1020000
+    return tuple(np.clip(c, 0, 255).astype(np.uint8) for c in (y, u, v))
+
+
+def _yuv_frame(planes: tuple[np.ndarray, ...]) -> av.VideoFrame:
+    """A yuv420p VideoFrame from its Y, U, V planes (rows padded to FFmpeg's line size)."""
+    height, width = planes[0].shape
+    frame = av.VideoFrame(width, height, "yuv420p")
+    for plane, data in zip(frame.planes, planes):
+        padded = np.zeros((plane.height, plane.line_size), np.uint8)
+        padded[:, : plane.width] = data
+        plane.update(padded.tobytes())
+    return frame
 
 
 def read_frames(path: str | os.PathLike, gray: bool = False) -> np.ndarray:
