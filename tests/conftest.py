@@ -15,12 +15,13 @@ os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
 
 @pytest.fixture(scope="session")
 def ray_local(tmp_path_factory):
-    """A 2-CPU local Ray shared by every test that needs one."""
+    """A 2-CPU local Ray shared by every test that needs one. With the dashboard (on 127.0.0.1): Ray
+    Train V2 frees the workers of trials that Tune's ASHA stops through the state API it serves."""
     import ray
 
     if not ray.is_initialized():
         temp_dir = tmp_path_factory.mktemp("ray")
-        ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(temp_dir), logging_level=logging.WARNING)
+        ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", _temp_dir=str(temp_dir), logging_level=logging.WARNING)
         ray.data.DataContext.get_current().enable_progress_bars = False
     yield ray
     ray.shutdown()

@@ -1,0 +1,116 @@
+"""Ray Train DDP on local Ray: 2 CPU workers, checkpoints, resume, a killed worker, NaN, the Tune sweep."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import signal
+import threading
+import time
+
+import pytest
+import torch
+
+from vidray.config import from_dict
+from vidray.train.config import TrainConfig, TuneConfig
+from vidray.train.report import evaluate_checkpoint, load_model
+from vidray.train.trainer import TrainingStopped, run_training
+
+
+def cfg_for(mm_dir, storage, **kw):
+    base = {"model": "convlstm", "preset": "tiny", "data": str(mm_dir), "batch_size": 8, "epochs": 3,
+            "num_workers": 2, "lr": 3e-3, "storage": str(storage), "run_name": "ddp"}
+    return from_dict(TrainConfig, {**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def ddp_run(ray_local, mm_dir, tmp_path_factory):
+    storage = tmp_path_factory.mktemp("runs")
+    cfg = cfg_for(mm_dir, storage)
+    return cfg, run_training(cfg)
+
+
+def test_two_worker_ddp_learns_on_disjoint_shards(ddp_run):
+    cfg, result = ddp_run
+    hist = result.history
+    assert [r["epoch"] for r in hist] == [0, 1, 2]
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert all(r["shard_overlap"] == 0 and r["shard_coverage"] == 48 for r in hist)  # 2 ranks x 24, disjoint
+    for name in ("metrics.csv", "loss_curve.png", "predictions.gif"):
+        assert (result.run_dir / name).stat().st_size > 0
+    rows = list(csv.DictReader(open(result.run_dir / "metrics.csv")))
+    assert len(rows) == 3 and {"val_mse", "val_ssim", "val_psnr", "baseline_mse"} <= set(rows[0])
+
+
+def test_checkpoint_restores_the_weights_that_were_validated(ddp_run):
+    cfg, result = ddp_run
+    model, saved_cfg = load_model(result.latest_checkpoint)
+    assert saved_cfg == cfg
+    values = evaluate_checkpoint(result.latest_checkpoint)
+    assert values["val_mse"] == pytest.approx(result.history[-1]["val_mse"], rel=1e-4)
+    assert values["baseline_mse"] == pytest.approx(result.history[-1]["baseline_mse"], rel=1e-5)
+
+
+def test_rerun_by_name_continues_at_the_next_epoch(ddp_run):
+    cfg, first = ddp_run
+    before = list(first.history)
+    result = run_training(dataclasses.replace(cfg, epochs=4))
+    assert [r["epoch"] for r in result.history] == [0, 1, 2, 3]
+    assert result.history[:3] == before  # earlier epochs were not repeated
+    changed = dataclasses.replace(cfg, lr=0.5, epochs=4)
+    with pytest.raises(Exception, match="other settings"):
+        run_training(changed)
+
+
+def test_killed_worker_restarts_from_the_last_checkpoint(ray_local, mm_dir, tmp_path):
+    import psutil
+
+    cfg = cfg_for(mm_dir, tmp_path, epochs=6, run_name="fault", max_failures=2)
+    killed = []
+
+    def kill_a_worker_after_first_checkpoint():
+        deadline = time.time() + 120
+        while time.time() < deadline and not list((tmp_path / "fault").glob("checkpoint_*")):
+            time.sleep(0.2)
+        # this session's Ray runs under this process: its Train workers are our descendants
+        for proc in psutil.Process().children(recursive=True):
+            try:
+                title = " ".join(proc.cmdline())
+            except psutil.Error:
+                continue
+            if "RayTrainWorker" in title:
+                os.kill(proc.pid, signal.SIGKILL)
+                killed.append(proc.pid)
+                return
+
+    killer = threading.Thread(target=kill_a_worker_after_first_checkpoint)
+    killer.start()
+    result = run_training(cfg)
+    killer.join()
+    assert killed, "no worker was running to kill"
+    assert [r["epoch"] for r in result.history] == list(range(6))
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def test_nan_loss_stops_the_run_naming_the_step(ray_local, mm_dir, tmp_path):
+    cfg = cfg_for(mm_dir, tmp_path, num_workers=1, lr=1e30, grad_clip=0.0, run_name="nan", max_failures=0)
+    with pytest.raises(TrainingStopped, match=r"non-finite training loss .* step \d+"):
+        run_training(cfg)
+
+
+def test_tune_sweep_with_asha_writes_the_table(ray_local, mm_dir, tmp_path):
+    from vidray.train.tune import format_table, run_sweep
+
+    base = cfg_for(mm_dir, tmp_path, num_workers=1, epochs=2, run_name="sweep", max_train_samples=8,
+                   max_val_samples=8, vgg_layers=["relu1_2", "relu2_2"])
+    sweep = run_sweep(base, from_dict(TuneConfig, {"num_samples": 3, "vgg_weight_min": 1e-3,
+                                                   "vgg_weight_max": 1e-1, "max_concurrent_trials": 2}))
+    assert len(sweep.rows) == 3 and not any(r["error"] for r in sweep.rows)
+    metrics = [r["metric"] for r in sweep.rows]
+    assert metrics == sorted(metrics)
+    assert all(1e-3 <= r["vgg_weight"] <= 1e-1 for r in sweep.rows)
+    assert sweep.best["checkpoint"] and os.path.isdir(sweep.best["checkpoint"])
+    rows = list(csv.DictReader(open(sweep.sweep_dir / "results.csv")))
+    assert len(rows) == 3 and (sweep.sweep_dir / "sweep.png").stat().st_size > 0
+    assert "vgg_weight" in format_table(sweep.rows)

@@ -1,0 +1,1 @@
+"""Training (Ray Train DDP) and loss-weight sweeps (Ray Tune) of the registered models."""

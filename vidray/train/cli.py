@@ -1,0 +1,178 @@
+"""``vidray train``, ``vidray evaluate`` and ``vidray tune``: flags → TrainConfig/TuneConfig → Ray Train/Tune."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from vidray.errors import ConfigError
+
+
+def parse_set(items: list[str] | None) -> tuple[dict, dict]:
+    """``--set key=value`` pairs → (TrainConfig fields, model constructor args); values parsed as JSON
+    when they are JSON (``hidden=[64,64]``, ``dim=128``), else kept as strings."""
+    from vidray.train.config import TrainConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    train, model = {}, {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError([f"--set {item!r}: expected key=value"], source="arguments")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        (train if key in fields else model)[key] = value
+    return train, model
+
+
+def parse_loss(items: list[str] | None) -> dict | None:
+    """``--loss mse=1 vgg=0.01`` → ``{"mse": 1.0, "vgg": 0.01}``."""
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        try:
+            out[name] = float(text)
+        except ValueError:
+            raise ConfigError([f"--loss {item!r}: expected name=weight, e.g. mse=1 vgg=0.01"],
+                              source="arguments") from None
+    return out
+
+
+def _common_flags(p, positive_int) -> None:
+    p.add_argument("--model", help="registered model: convlstm, vit_predictor, keyframe_ae, interpolator, vsr")
+    p.add_argument("--data", help="synth output dir / .npy / .h5, a patch-job output (vsr), a video folder, "
+                                  "or synthetic:moving-mnist (fresh sequences each epoch)")
+    p.add_argument("--config", type=Path, help="JSON/YAML file of TrainConfig settings; flags override it")
+    p.add_argument("--preset", help="model preset: tiny (smoke runs), small, base (default)")
+    p.add_argument("--set", dest="set_values", nargs="+", metavar="KEY=VALUE",
+                   help="model constructor args (hidden=[64,64]) or any training setting (val_fraction=0.2)")
+    p.add_argument("--num-workers", dest="num_workers", type=positive_int, help="Ray Train DDP workers (1)")
+    p.add_argument("--gpu", action="store_const", const=True, default=None, help="one GPU per worker, nccl, bf16 AMP")
+    p.add_argument("--epochs", type=positive_int, help="epochs (10)")
+    p.add_argument("--batch-size", dest="batch_size", type=positive_int, help="per-worker batch size (16)")
+    p.add_argument("--lr", type=float, help="AdamW learning rate, cosine-decayed (1e-3)")
+    p.add_argument("--loss", nargs="+", metavar="NAME=WEIGHT", help="loss weights, e.g. mse=1 vgg=0.01 (mse=1)")
+    p.add_argument("--vgg-weights", dest="vgg_weights", help="local VGG16 weights for the perceptual loss")
+    p.add_argument("--keyframe-interval", dest="keyframe_interval", type=positive_int,
+                   help="frames from one keyframe to the next (keyframe_ae, interpolator; 4)")
+    p.add_argument("--run-name", dest="run_name", help="results go to STORAGE/RUN_NAME; rerun the same to resume")
+    p.add_argument("--storage", help="storage root for runs and checkpoints; shared storage on a cluster "
+                                     "(default: $VIDRAY_RUNS or ./runs)")
+
+
+def register(commands) -> None:
+    """Add ``train``, ``evaluate`` and ``tune`` to the top-level subparsers."""
+    from vidray.cli import add_ray_flags, positive_int
+
+    train = commands.add_parser("train", help="train a model with Ray Train (DDP)",
+                                description="Ray Train DDP training of a registered model; per epoch: train loss, "
+                                            "validation metrics, a checkpoint. Rerun with the same --run-name and "
+                                            "--storage to resume.")
+    _common_flags(train, positive_int)
+    train.add_argument("--max-failures", dest="max_failures", type=int,
+                       help="worker failures to recover from via the last checkpoint (2)")
+    add_ray_flags(train)
+    train.set_defaults(handler=run_train_command, prog=train.prog)
+
+    ev = commands.add_parser("evaluate", help="test metrics of a checkpoint",
+                             description="Print the test metrics table (model vs baseline) of a training checkpoint.")
+    ev.add_argument("checkpoint", type=Path, help="a checkpoint directory (RUN/checkpoint_*)")
+    ev.add_argument("--data", help="dataset to evaluate on (default: the one it was trained on; test split)")
+    ev.add_argument("--batch-size", dest="batch_size", type=positive_int, default=32)
+    ev.add_argument("--max-samples", dest="max_samples", type=positive_int, help="evaluate at most this many samples")
+    ev.add_argument("--device", default="cpu", help="cpu or cuda")
+    ev.set_defaults(handler=run_evaluate_command, prog=ev.prog)
+
+    tune = commands.add_parser("tune", help="Ray Tune sweep of the loss weights (MSE + VGG)",
+                               description="ASHA sweep over {mse_weight, vgg_weight} (log-uniform VGG weight), "
+                                           "optionally the learning rate; each trial a Ray Train run. Writes "
+                                           "STORAGE/RUN_NAME/results.csv and sweep.png; rerun to resume.")
+    _common_flags(tune, positive_int)
+    tune.add_argument("--num-samples", dest="num_samples", type=positive_int, default=8, help="trials (8)")
+    tune.add_argument("--vgg-range", dest="vgg_range", nargs=2, type=float, metavar=("MIN", "MAX"),
+                      default=(1e-4, 1e-1), help="log-uniform VGG weight range (1e-4 1e-1)")
+    tune.add_argument("--sweep-mse", dest="sweep_mse", action="store_true", help="also sweep the MSE weight")
+    tune.add_argument("--sweep-lr", dest="sweep_lr", action="store_true", help="also sweep the learning rate")
+    tune.add_argument("--metric", default="val_mse", help="metric ASHA and the table use (val_mse)")
+    tune.add_argument("--mode", default="min", choices=("min", "max"))
+    tune.add_argument("--max-concurrent-trials", dest="max_concurrent", type=positive_int,
+                      help="default: as many as the cluster's CPUs/GPUs fit")
+    add_ray_flags(tune)
+    tune.set_defaults(handler=run_tune_command, prog=tune.prog)
+
+
+def train_config_from_args(args: argparse.Namespace, default_name: str | None = None):
+    """TrainConfig from --config, then flags (``--set`` last)."""
+    from vidray.config import load_config
+    from vidray.train.config import TrainConfig
+
+    set_train, set_model = parse_set(args.set_values)
+    overrides = {k: getattr(args, k, None) for k in ("model", "data", "preset", "num_workers", "gpu", "epochs",
+                                                     "batch_size", "lr", "vgg_weights", "keyframe_interval",
+                                                     "run_name", "storage", "max_failures")}
+    overrides["loss"] = parse_loss(args.loss)
+    if set_model:
+        overrides["model_args"] = set_model
+    overrides.update(set_train)
+    if default_name and not overrides.get("run_name"):
+        overrides["run_name"] = default_name
+    return load_config(TrainConfig, args.config, overrides)
+
+
+def run_train_command(args) -> int:
+    from vidray.cli import ray_session_of
+    from vidray.train.report import metrics_table
+    from vidray.train.tasks import TASKS
+    from vidray.train.trainer import run_training
+
+    cfg = train_config_from_args(args)
+    with ray_session_of(args):
+        result = run_training(cfg)
+    if result.history:
+        print(metrics_table({**result.history[-1], "samples": 0}, TASKS[cfg.model].baseline_name).rsplit("\n", 1)[0])
+    for path in result.files:
+        print(f"  {path}")
+    print(result.line())
+    return 0
+
+
+def run_evaluate_command(args) -> int:
+    from vidray.train.report import evaluate_checkpoint, load_model, metrics_table
+    from vidray.train.tasks import TASKS
+
+    if not (args.checkpoint / "state.pt").exists():
+        from vidray.errors import InputError
+
+        raise InputError(args.checkpoint, "is not a vidray training checkpoint (no state.pt)")
+    values = evaluate_checkpoint(args.checkpoint, args.data, args.batch_size, args.max_samples, args.device)
+    _, cfg = load_model(args.checkpoint)
+    print(f"{cfg.model} ({cfg.preset}) on {args.data or cfg.data}:")
+    print(metrics_table(values, TASKS[cfg.model].baseline_name))
+    return 0
+
+
+def run_tune_command(args) -> int:
+    from vidray.cli import ray_session_of
+    from vidray.config import from_dict
+    from vidray.train.config import TuneConfig
+    from vidray.train.tune import format_table, run_sweep
+
+    base = train_config_from_args(args, default_name=f"sweep-{args.model or 'model'}")
+    tcfg = from_dict(TuneConfig, {"num_samples": args.num_samples, "vgg_weight_min": args.vgg_range[0],
+                                  "vgg_weight_max": args.vgg_range[1], "sweep_mse_weight": args.sweep_mse,
+                                  "sweep_lr": args.sweep_lr, "metric": args.metric, "mode": args.mode,
+                                  "max_concurrent_trials": args.max_concurrent}, source="arguments")
+    args.dashboard = True  # Train V2 cleans up the workers of ASHA-stopped trials through the state API
+    with ray_session_of(args):
+        result = run_sweep(base, tcfg)
+    print(format_table(result.rows))
+    for path in result.files:
+        print(f"  {path}")
+    print(result.line())
+    return 0

@@ -1,0 +1,258 @@
+"""The training loop. ``train_one_epoch`` / ``validate`` are plain PyTorch (the benchmark runs them
+without Ray); ``train_loop_per_worker`` is the Ray Train edge: DDP, sharded data, checkpoints,
+resume, and the NaN stop.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset
+
+from vidray import losses, metrics
+from vidray.train.tasks import TASKS, build_datasets, model_kwargs
+
+STATE_FILE = "state.pt"
+
+
+class NonFiniteLoss(Exception):
+    """The training loss became NaN/inf; carries where."""
+
+    def __init__(self, value: float, epoch: int, step: int, global_step: int):
+        self.value, self.epoch, self.step, self.global_step = value, epoch, step, global_step
+        super().__init__(f"non-finite training loss ({value}) at epoch {epoch}, step {step} "
+                         f"(global step {global_step})")
+
+
+def to_device(batch, device):
+    """Move a (nested tuple/list of) tensor batch to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(b, device) for b in batch)
+    return batch
+
+
+def autocast_for(device: torch.device, amp: bool):
+    """bf16 autocast on CUDA when ``amp``; nothing on CPU (bf16 CPU autocast is slower there)."""
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def build_loss(cfg, device) -> torch.nn.Module:
+    """The weighted loss of ``cfg.loss`` on ``device`` (VGG layers ``cfg.vgg_layers``, weights from
+    ``cfg.vgg_weights`` if given, else vidray.vgg_weights' search order)."""
+    options = None
+    if cfg.loss.get("vgg", 0) > 0:
+        options = {"vgg": {"layers": list(cfg.vgg_layers), "weights_path": cfg.vgg_weights}}
+    return losses.build(cfg.loss, options).to(device)
+
+
+def _all_ranks_any(flag: bool, device) -> bool:
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t)
+    return bool(t.item() > 0)
+
+
+def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, cfg, device, epoch: int,
+                    global_step: int = 0) -> dict:
+    """One pass over ``loader``; returns ``{train_loss, steps, samples, seconds, indices}``.
+
+    Raises :class:`NonFiniteLoss` on every rank at once when any rank's loss is not finite.
+    """
+    task = TASKS[cfg.model]
+    model.train()
+    total, steps, samples, indices = 0.0, 0, 0, []
+    start = time.perf_counter()
+    for step, batch in enumerate(loader):
+        batch = to_device(batch, device)
+        with autocast_for(device, cfg.amp):
+            pred, true, _ = task.forward(model, batch, cfg)
+            loss = loss_fn(pred.float(), true.float())
+        if _all_ranks_any(not torch.isfinite(loss).item(), device):
+            raise NonFiniteLoss(float(loss.item()), epoch, step, global_step + step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        total += float(loss.detach())
+        steps += 1
+        samples += len(batch[1])
+        indices.extend(int(i) for i in batch[1])
+    return {"train_loss": total / max(steps, 1), "steps": steps, "samples": samples,
+            "seconds": time.perf_counter() - start, "indices": indices}
+
+
+@torch.no_grad()
+def validate(model, loader, loss_fn, cfg, device) -> dict:
+    """Validation metrics of this rank's share, as sums and a count (to all-reduce across ranks):
+    loss, every metric of :mod:`vidray.metrics`, and the task's baseline on the same samples."""
+    task = TASKS[cfg.model]
+    model.eval()
+    sums: dict[str, float] = {}
+    count = 0
+    for batch in loader:
+        batch = to_device(batch, device)
+        with autocast_for(device, cfg.amp):
+            pred, true, _ = task.forward(model, batch, cfg)
+        pred, true = pred.float(), true.float()
+        n = true.shape[0]
+        values = {"val_loss": float(loss_fn(pred, true))}
+        values.update({f"val_{k}": v for k, v in metrics.evaluate(pred, true).items()})
+        base, _ = task.baseline(batch, cfg)
+        values.update({f"baseline_{k}": v for k, v in metrics.evaluate(base.float(), true).items()})
+        for k, v in values.items():
+            sums[k] = sums.get(k, 0.0) + v * n
+        count += n
+    return {"sums": sums, "count": count}
+
+
+def reduce_validation(result: dict, device) -> dict[str, float]:
+    """Means over every rank's validation share."""
+    keys = sorted(result["sums"])
+    t = torch.tensor([result["sums"][k] for k in keys] + [float(result["count"])], dtype=torch.float64, device=device)
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(t)
+    count = max(t[-1].item(), 1.0)
+    return {k: t[i].item() / count for i, k in enumerate(keys)}
+
+
+def make_optimizer(model, cfg, steps_per_epoch: int):
+    """AdamW + cosine decay to 0 over ``cfg.epochs`` (per step). The schedule is a closed form of
+    the step count, so resuming with more epochs stretches it instead of restarting it."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    total = max(cfg.epochs * steps_per_epoch, 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total)))
+    return optimizer, scheduler
+
+
+def save_state(directory: str, model, optimizer, scheduler, epoch: int, cfg_dict: dict, history: list) -> None:
+    """Everything needed to continue exactly: weights, optimiser, scheduler, epoch, config, history."""
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "epoch": epoch, "config": cfg_dict, "history": history,
+                "torch_rng": torch.get_rng_state()}, os.path.join(directory, STATE_FILE))
+
+
+def load_state(directory: str | Path) -> dict:
+    """The dict :func:`save_state` wrote (on CPU)."""
+    return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=False)
+
+
+def _unwrap(model):
+    return model.module if hasattr(model, "module") else model
+
+
+def train_loop_per_worker(loop_config: dict) -> None:
+    """Ray Train worker: build model/data, resume from the latest checkpoint, train, report each epoch."""
+    import ray.train
+    import ray.train.torch
+
+    from vidray.config import from_dict
+    from vidray.models import build
+    from vidray.train.config import TrainConfig
+
+    cfg = from_dict(TrainConfig, loop_config["train"])
+    torch.set_num_threads(max(1, int(loop_config.get("threads_per_worker", 1))))
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = ray.train.torch.get_device()
+    torch.manual_seed(cfg.seed)
+    model = build(cfg.model, cfg.preset, **model_kwargs(cfg))
+    train_ds, val_ds = build_datasets(cfg)
+    if isinstance(train_ds, IterableDataset):
+        train_ds.shard(rank, world)
+        sampler = None
+        train_loader = DataLoader(train_ds, batch_size=cfg.batch_size)
+    else:
+        sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed,
+                                     drop_last=world > 1)  # no padding duplicates across ranks
+        train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler)
+    val_share = torch.utils.data.Subset(val_ds, range(rank, len(val_ds), world))
+    val_loader = DataLoader(val_share, batch_size=cfg.batch_size)
+    steps_per_epoch = math.ceil(len(train_ds) / (1 if sampler is None else world) / cfg.batch_size)
+    optimizer, scheduler = make_optimizer(model, cfg, steps_per_epoch)
+
+    start_epoch, history = 0, []
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as d:
+            state = load_state(d)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, history = state["epoch"] + 1, state["history"]
+    model = ray.train.torch.prepare_model(model)
+    loss_fn = build_loss(cfg, device)
+
+    for epoch in range(start_epoch, cfg.epochs):
+        for ds in (sampler, train_ds, val_ds):
+            if hasattr(ds, "set_epoch"):
+                ds.set_epoch(epoch)
+        try:
+            stats = train_one_epoch(model, train_loader, loss_fn, optimizer, scheduler, cfg, device, epoch,
+                                    global_step=epoch * steps_per_epoch)
+        except NonFiniteLoss as exc:
+            if rank == 0:  # the driver reads this after fit(); no retry, the checkpoints stay as they are
+                write_stop_marker(ctx.get_storage(), str(exc))
+            return
+        overlap, coverage = _shard_check(stats["indices"], world)
+        val = reduce_validation(validate(model, val_loader, loss_fn, cfg, device), device)
+        row = {"epoch": epoch, "train_loss": _mean_over_ranks(stats["train_loss"], device),
+               "lr": scheduler.get_last_lr()[0], "epoch_seconds": stats["seconds"],
+               "train_samples_per_s": stats["samples"] * world / max(stats["seconds"], 1e-9),
+               "shard_overlap": overlap, "shard_coverage": coverage, **val, "reported_at": time.time()}
+        history.append(row)
+        if rank == 0:
+            with tempfile.TemporaryDirectory() as d:
+                save_state(d, _unwrap(model), optimizer, scheduler, epoch, loop_config["train"], history)
+                ray.train.report(row, checkpoint=ray.train.Checkpoint.from_directory(d))
+        else:
+            ray.train.report(row)
+
+
+STOP_MARKER = "stopped.json"
+
+
+def write_stop_marker(storage, reason: str) -> None:
+    """Record in the run's storage dir (any pyarrow filesystem) why training stopped early."""
+    import json
+
+    path = f"{storage.storage_fs_path}/{storage.experiment_dir_name}/{STOP_MARKER}"
+    with storage.storage_filesystem.open_output_stream(path) as f:
+        f.write(json.dumps({"stopped": reason}).encode())
+
+
+def _mean_over_ranks(value: float, device) -> float:
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        t = torch.tensor([value], dtype=torch.float64, device=device)
+        dist.all_reduce(t)
+        return t.item() / dist.get_world_size()
+    return value
+
+
+def _shard_check(indices: list[int], world: int) -> tuple[int, int]:
+    """(samples seen by more than one rank this epoch, distinct samples seen): 0 overlap = disjoint shards."""
+    if world == 1 or not (dist.is_available() and dist.is_initialized()):
+        return 0, len(set(indices))
+    gathered: list = [None] * world
+    dist.all_gather_object(gathered, indices)
+    seen, overlap = set(), 0
+    for part in gathered:
+        part = set(part)
+        overlap += len(seen & part)
+        seen |= part
+    return overlap, len(seen)

@@ -1,0 +1,159 @@
+"""Ray Train edge: build the ``TorchTrainer`` for a :class:`TrainConfig`, run it, and turn its
+checkpoints into the results folder (metrics.csv, loss_curve.png, predictions.gif).
+
+Resume = rerun with the same run name and storage: Ray Train V2 finds the run's latest
+checkpoint and the worker loop continues from the epoch after it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidray.config import to_dict
+from vidray.errors import ConfigError, VidrayError
+from vidray.train.config import TrainConfig
+
+log = logging.getLogger("vidray.train")
+RUN_RECORD = "vidray_run.json"
+# settings a rerun may change without making it a different run
+RESUMABLE_CHANGES = {"epochs", "num_workers", "gpu", "max_failures", "storage"}
+
+
+class TrainingStopped(VidrayError):
+    """Training stopped before the last epoch (non-finite loss); the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    """What a run left behind."""
+
+    run_dir: Path
+    epochs_done: int
+    history: list[dict]
+    best_checkpoint: str | None
+    latest_checkpoint: str | None
+    files: list[Path] = field(default_factory=list)
+    stopped: str | None = None
+
+    def line(self) -> str:
+        last = self.history[-1] if self.history else {}
+        metric = ", ".join(f"{k}={last[k]:.4g}" for k in ("train_loss", "val_mse", "val_ssim", "val_psnr")
+                           if isinstance(last.get(k), (int, float)))
+        return f"train: {self.epochs_done} epochs → {self.run_dir} ({metric}); best checkpoint {self.best_checkpoint}"
+
+
+def check_run_record(cfg: TrainConfig) -> None:
+    """Refuse to resume a run whose record holds different settings (other than RESUMABLE_CHANGES)."""
+    run_dir = Path(cfg.storage_path) / cfg.name
+    record = run_dir / RUN_RECORD
+    new = to_dict(cfg)
+    if record.exists():
+        old = json.loads(record.read_text())
+        diffs = [f"{k}: {old.get(k)!r} → {new.get(k)!r}" for k in sorted(set(old) | set(new))
+                 if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k)]
+        if diffs:
+            raise ConfigError([f"run {cfg.name!r} in {run_dir.parent} was started with other settings ("
+                               + "; ".join(diffs) + "); use another --run-name or the same settings"],
+                              source="arguments")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    from vidray.io.atomic import write_json_atomic
+
+    write_json_atomic(record, new)
+
+
+def cpus_per_worker(cfg: TrainConfig) -> float:
+    """CPUs each Train worker reserves: ``$VIDRAY_CPUS_PER_WORKER`` or 1 (data loading is in-process)."""
+    return float(os.environ.get("VIDRAY_CPUS_PER_WORKER", "1"))
+
+
+def build_trainer(cfg: TrainConfig, callbacks=(), extra_loop_config: dict | None = None):
+    """The ``TorchTrainer`` for ``cfg`` (gloo on CPU, nccl on GPU — Ray's TorchConfig default)."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from vidray.train.loop import train_loop_per_worker
+
+    cpus = cpus_per_worker(cfg)
+    loop_config = {"train": to_dict(cfg), "threads_per_worker": max(1, int(cpus)), **(extra_loop_config or {})}
+    return TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=loop_config,
+        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.gpu,
+                                     resources_per_worker={"CPU": cpus, **({"GPU": 1} if cfg.gpu else {})}),
+        run_config=RunConfig(
+            name=cfg.name, storage_path=cfg.storage_path, callbacks=list(callbacks),
+            checkpoint_config=CheckpointConfig(num_to_keep=cfg.num_to_keep, checkpoint_score_attribute="val_loss",
+                                               checkpoint_score_order="min"),
+            failure_config=FailureConfig(max_failures=cfg.max_failures),
+        ),
+    )
+
+
+def _run_fs(cfg: TrainConfig):
+    """(pyarrow filesystem, path of the run dir on it) for local paths and URIs alike."""
+    import pyarrow.fs
+
+    if "://" in cfg.storage_path:
+        fs, root = pyarrow.fs.FileSystem.from_uri(cfg.storage_path)
+    else:
+        fs, root = pyarrow.fs.LocalFileSystem(), cfg.storage_path
+    return fs, f"{root.rstrip('/')}/{cfg.name}"
+
+
+def read_stop_marker(cfg: TrainConfig, remove: bool = False) -> str | None:
+    """Why the last attempt of this run stopped early (non-finite loss), if it did."""
+    import json
+
+    import pyarrow.fs
+
+    from vidray.train.loop import STOP_MARKER
+
+    fs, run = _run_fs(cfg)
+    path = f"{run}/{STOP_MARKER}"
+    if fs.get_file_info(path).type == pyarrow.fs.FileType.NotFound:
+        return None
+    with fs.open_input_stream(path) as f:
+        reason = json.loads(f.read().decode())["stopped"]
+    if remove:
+        fs.delete_file(path)
+    return reason
+
+
+def run_training(cfg: TrainConfig, write_results: bool = True) -> TrainResult:
+    """Train (or resume) ``cfg`` on the connected Ray cluster and write the results folder."""
+    check_run_record(cfg)
+    read_stop_marker(cfg, remove=True)  # a rerun gets a fresh chance
+    result = build_trainer(cfg).fit()
+    return finish_run(cfg, result, write_results=write_results)
+
+
+def finish_run(cfg: TrainConfig, result, write_results: bool = True) -> TrainResult:
+    """Results folder from a finished Ray Train ``Result``; raises :class:`TrainingStopped` on a NaN stop."""
+    from vidray.train.loop import load_state
+    from vidray.train.report import write_results_folder
+
+    run_dir = Path(cfg.storage_path) / cfg.name
+    latest = result.checkpoint
+    history: list[dict] = []
+    if latest is not None:
+        with latest.as_directory() as d:
+            history = load_state(d)["history"]
+    best = None
+    if result.best_checkpoints:
+        scored = [(m.get("val_loss", float("inf")), c) for c, m in result.best_checkpoints]
+        best = min(scored, key=lambda x: x[0])[1]
+    best = best or latest
+    stopped = read_stop_marker(cfg)
+    out = TrainResult(run_dir=run_dir, epochs_done=len(history), history=history,
+                      best_checkpoint=best.path if best else None, latest_checkpoint=latest.path if latest else None,
+                      stopped=stopped)
+    if write_results and history:
+        out.files = write_results_folder(cfg, run_dir, history, best.path if best else None)
+    if stopped:
+        kept = f"; last good checkpoint: {out.latest_checkpoint}" if out.latest_checkpoint else "; no checkpoint was saved"
+        raise TrainingStopped(f"run {cfg.name!r} stopped: {stopped}{kept}")
+    return out
