@@ -19,9 +19,12 @@ def ray_local(tmp_path_factory):
     Train V2 frees the workers of trials that Tune's ASHA stops through the state API it serves."""
     import ray
 
+    from vidray.runtime import dashboard_port
+
     if not ray.is_initialized():
         temp_dir = tmp_path_factory.mktemp("ray")
-        ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", _temp_dir=str(temp_dir), logging_level=logging.WARNING)
+        ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=dashboard_port(),
+                 _temp_dir=str(temp_dir), logging_level=logging.WARNING)
         ray.data.DataContext.get_current().enable_progress_bars = False
     yield ray
     ray.shutdown()

@@ -81,5 +81,8 @@ def test_demo_runs_and_says_where_everything_went(ray_local, tmp_path, capsys):
     assert "videomnist: 200 train, 40 test videos" in out and "Where everything went" in out
     assert (tmp_path / "demo" / "videomnist" / "hdf5" / "videomnist.h5").exists()
     assert (tmp_path / "demo" / "moving_mnist" / "moving_mnist.npy").exists()
+    run = tmp_path / "demo" / "runs" / "convlstm-tiny"
+    assert len((run / "metrics.csv").read_text().splitlines()) == 3  # header + 2 epochs
+    assert (run / "predictions.gif").exists() and "ConvLSTM training" in out
     assert main(["demo", str(tmp_path / "demo")]) == 0  # a second run finds it complete
     assert "already complete" in capsys.readouterr().out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import tempfile
 from typing import Iterator
 
@@ -19,6 +20,19 @@ log = logging.getLogger("vidray.runtime")
 def ray_temp_dir() -> str:
     """Where local Ray keeps its sessions: ``$VIDRAY_RAY_TMPDIR`` or a vidray dir in the system temp."""
     return os.environ.get("VIDRAY_RAY_TMPDIR") or os.path.join(tempfile.gettempdir(), f"vidray-ray-{os.getuid()}")
+
+
+def dashboard_port(host: str = "127.0.0.1", preferred: int = 8265) -> int:
+    """Ray's usual dashboard port if it is free on ``host``, else any free port (Ray refuses to start
+    when its dashboard port is taken, e.g. by another local Ray)."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+                return s.getsockname()[1]
+            except OSError:
+                continue
+    raise OSError(f"no free port for the Ray dashboard on {host}")
 
 
 @contextlib.contextmanager
@@ -40,7 +54,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, dashboa
         ray.init(address=address, logging_level=logging.WARNING)
     else:
         log.info("starting local Ray (temp dir %s)", ray_temp_dir())
-        ray.init(num_cpus=num_cpus, include_dashboard=dashboard, dashboard_host=dashboard_host,
+        port = dashboard_port(dashboard_host) if dashboard else None
+        ray.init(num_cpus=num_cpus, include_dashboard=dashboard, dashboard_host=dashboard_host, dashboard_port=port,
                  _temp_dir=ray_temp_dir(), logging_level=logging.WARNING)
     try:
         yield
