@@ -56,6 +56,11 @@ def add_ray_flags(parser: argparse.ArgumentParser) -> None:
                        help="parallel worker tasks (default: every CPU of the cluster)")
     group.add_argument("--num-cpus", type=positive_int, default=None,
                        help="CPUs for a local Ray (default: all of this machine's)")
+    group.add_argument("--task-cpus", dest="task_cpus", type=float, default=None,
+                       help="CPUs each decode/render task reserves (1); raise it for multi-threaded decoding")
+    group.add_argument("--task-resources", dest="task_resources", nargs="+", metavar="NAME=AMOUNT", default=None,
+                       help="custom Ray resources each decode/render task needs, e.g. decode=1 to keep them "
+                            "on cluster.yaml's CPU nodes")
     group.add_argument("--dashboard", action="store_true",
                        help="start the Ray dashboard with a local Ray (on 127.0.0.1 unless --dashboard-host)")
     group.add_argument("--dashboard-host", default="127.0.0.1",
@@ -64,8 +69,23 @@ def add_ray_flags(parser: argparse.ArgumentParser) -> None:
 
 def ray_session_of(args):
     """The Ray connection the flags ask for (see :func:`vidray.runtime.ray_session`)."""
+    import os
+
     from vidray.runtime import ray_session
 
+    if getattr(args, "task_cpus", None):
+        os.environ["VIDRAY_TASK_CPUS"] = str(args.task_cpus)
+    if getattr(args, "task_resources", None):
+        for item in args.task_resources:
+            name, sep, amount = item.partition("=")
+            try:
+                float(amount)
+            except ValueError:
+                sep = ""
+            if not sep or not name:
+                raise ConfigError([f"--task-resources {item!r}: expected NAME=AMOUNT, e.g. decode=1"],
+                                  source="arguments")
+        os.environ["VIDRAY_TASK_RESOURCES"] = ",".join(args.task_resources)
     return ray_session(args.address, num_cpus=args.num_cpus, dashboard=args.dashboard,
                        dashboard_host=args.dashboard_host)
 

@@ -63,6 +63,24 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, dashboa
         ray.shutdown()
 
 
+def decode_task_options() -> dict:
+    """Ray options for CPU work tasks (decode, render, crop): ``num_cpus`` from
+    ``$VIDRAY_TASK_CPUS`` (1) and custom resources from ``$VIDRAY_TASK_RESOURCES`` ("decode=1,…").
+
+    On the cluster of cluster.yaml, ``decode=1`` keeps these tasks on the CPU nodes. The CLI's
+    ``--task-cpus``/``--task-resources`` set the variables for the job it runs.
+    """
+    options: dict = {"num_cpus": float(os.environ.get("VIDRAY_TASK_CPUS", "1"))}
+    spec = os.environ.get("VIDRAY_TASK_RESOURCES", "").strip()
+    if spec:
+        resources = {}
+        for part in spec.split(","):
+            name, _, amount = part.partition("=")
+            resources[name.strip()] = float(amount or 1)
+        options["resources"] = resources
+    return options
+
+
 def quiet_ray_data(show_progress_bars: bool = False) -> None:
     """Turn Ray Data's own progress bars and INFO logs down when vidray shows its own progress."""
     import ray.data

@@ -25,6 +25,7 @@ from vidray.synth.config import MovingMNISTConfig, VideoMNISTConfig
 from vidray.synth.digits import load_digits
 from vidray.io.outdir import OutputDir
 from vidray.synth.plan import SPLIT_CODES, plan_moving_mnist, plan_videomnist, videomnist_split_size
+from vidray.runtime import decode_task_options
 from vidray.synth.render import render_videos
 
 log = logging.getLogger("vidray.synth")
@@ -85,7 +86,7 @@ def _execute(items: list[dict], *, canvas_size: int, output: Path, fps: int = 10
         render_and_encode,
         fn_kwargs=dict(canvas_size=canvas_size, output=str(output), fps=fps, crf=crf, return_frames=return_frames),
         batch_size=batch_size, batch_format="numpy", compute=ray.data.TaskPoolStrategy(size=concurrency),
-        num_cpus=1,
+        **decode_task_options(),
     )
     done = 0
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):

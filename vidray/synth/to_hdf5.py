@@ -18,6 +18,7 @@ import numpy as np
 from vidray.errors import InputError
 from vidray.io.hdf5 import VideoH5Appender
 from vidray.io.video import read_frames
+from vidray.runtime import decode_task_options
 
 log = logging.getLogger("vidray.synth")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
@@ -97,7 +98,7 @@ def convert_tree(video_dir, output, *, grayscale: bool = False, compression: str
     try:
         ds = ray.data.from_items(items, override_num_blocks=min(len(items), 4 * concurrency))
         ds = ds.map(decode_video_row, fn_kwargs={"gray": grayscale},
-                    compute=ray.data.TaskPoolStrategy(size=concurrency), num_cpus=1)
+                    compute=ray.data.TaskPoolStrategy(size=concurrency), **decode_task_options())
         for row in ds.iter_rows():
             clip = row["frames"]
             if row["error"]:
