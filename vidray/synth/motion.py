@@ -6,11 +6,14 @@ A motion model is ``fn(rng, num_frames, travel) -> float [T, 2]`` of (y, x) posi
     @register_motion("zigzag")
     def zigzag(rng, num_frames, travel): ...
 
-Positions are rounded to whole pixels by :func:`trajectory`.
+Positions are rounded to whole pixels by :func:`trajectory`. Trigonometry uses ``math`` (libm),
+not numpy's SIMD ``sin``/``cos``, whose last bit can differ between CPU generations: a plan must
+be the same on every node of a heterogeneous cluster.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -60,7 +63,7 @@ def bounce(rng: np.random.Generator, num_frames: int, travel: int) -> np.ndarray
     start = rng.uniform(0, travel, size=2)
     angle = rng.uniform(0, 2 * np.pi)
     speed = rng.uniform(2.0, 4.0)
-    velocity = speed * np.array([np.sin(angle), np.cos(angle)])
+    velocity = speed * np.array([math.sin(angle), math.cos(angle)])
     t = np.arange(num_frames)[:, None]
     return reflect(start + t * velocity, travel)
 
@@ -72,8 +75,8 @@ def circular(rng: np.random.Generator, num_frames: int, travel: int) -> np.ndarr
     centre = rng.uniform(radius, travel - radius, size=2)
     omega = rng.choice([-1.0, 1.0]) * 2 * np.pi / rng.uniform(12, 36)
     phase = rng.uniform(0, 2 * np.pi)
-    angle = phase + omega * np.arange(num_frames)
-    return centre + radius * np.stack([np.sin(angle), np.cos(angle)], axis=1)
+    angles = [phase + omega * t for t in range(num_frames)]
+    return centre + radius * np.array([[math.sin(a), math.cos(a)] for a in angles])
 
 
 @register_motion("linear")
@@ -101,11 +104,11 @@ def classic(rng: np.random.Generator, num_frames: int, travel: int) -> np.ndarra
     per frame, clamp-and-reflect at the walls; the step is taken before the first frame,
     and positions are truncated to int like the reference code.
     """
-    y, x = rng.random(), rng.random()
-    theta = rng.random() * 2 * np.pi
-    vy, vx = np.sin(theta), np.cos(theta)
-    out = np.empty((num_frames, 2))
-    for i in range(num_frames):
+    y, x = float(rng.random()), float(rng.random())
+    theta = float(rng.random()) * 2 * math.pi
+    vy, vx = math.sin(theta), math.cos(theta)
+    out = []
+    for _ in range(num_frames):
         y += vy * CLASSIC_STEP
         x += vx * CLASSIC_STEP
         if x <= 0:
@@ -116,5 +119,5 @@ def classic(rng: np.random.Generator, num_frames: int, travel: int) -> np.ndarra
             y, vy = 0.0, -vy
         if y >= 1.0:
             y, vy = 1.0, -vy
-        out[i] = (y, x)
-    return np.floor(out * travel)
+        out.append((y, x))
+    return np.floor(np.array(out) * travel)

@@ -47,22 +47,27 @@ class TrainResult:
 
 
 def check_run_record(cfg: TrainConfig) -> None:
-    """Refuse to resume a run whose record holds different settings (other than RESUMABLE_CHANGES)."""
-    run_dir = Path(cfg.storage_path) / cfg.name
-    record = run_dir / RUN_RECORD
+    """Refuse to resume a run whose record holds different settings (other than RESUMABLE_CHANGES).
+    The record lives beside the checkpoints, on any pyarrow filesystem (local, NFS, s3://…)."""
+    import pyarrow.fs
+
+    fs, run = _run_fs(cfg)
+    record = f"{run}/{RUN_RECORD}"
     new = to_dict(cfg)
-    if record.exists():
-        old = json.loads(record.read_text())
+    if fs.get_file_info(record).type != pyarrow.fs.FileType.NotFound:
+        with fs.open_input_stream(record) as f:
+            old = json.loads(f.read().decode())
         diffs = [f"{k}: {old.get(k)!r} → {new.get(k)!r}" for k in sorted(set(old) | set(new))
                  if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k)]
         if diffs:
-            raise ConfigError([f"run {cfg.name!r} in {run_dir.parent} was started with other settings ("
+            raise ConfigError([f"run {cfg.name!r} in {cfg.storage_path} was started with other settings ("
                                + "; ".join(diffs) + "); use another --run-name or the same settings"],
                               source="arguments")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    from vidray.io.atomic import write_json_atomic
-
-    write_json_atomic(record, new)
+    fs.create_dir(run, recursive=True)
+    tmp = f"{run}/.{RUN_RECORD}.part"
+    with fs.open_output_stream(tmp) as f:
+        f.write((json.dumps(new, indent=2, sort_keys=True) + "\n").encode())
+    fs.move(tmp, record)
 
 
 def cpus_per_worker(cfg: TrainConfig) -> float:
@@ -134,8 +139,6 @@ def run_training(cfg: TrainConfig, write_results: bool = True) -> TrainResult:
 def finish_run(cfg: TrainConfig, result, write_results: bool = True) -> TrainResult:
     """Results folder from a finished Ray Train ``Result``; raises :class:`TrainingStopped` on a NaN stop."""
     from vidray.train.loop import load_state
-    from vidray.train.report import write_results_folder
-
     run_dir = Path(cfg.storage_path) / cfg.name
     latest = result.checkpoint
     history: list[dict] = []
@@ -152,8 +155,28 @@ def finish_run(cfg: TrainConfig, result, write_results: bool = True) -> TrainRes
                       best_checkpoint=best.path if best else None, latest_checkpoint=latest.path if latest else None,
                       stopped=stopped)
     if write_results and history:
-        out.files = write_results_folder(cfg, run_dir, history, best.path if best else None)
+        out.files = _write_results(cfg, run_dir, history, best)
     if stopped:
         kept = f"; last good checkpoint: {out.latest_checkpoint}" if out.latest_checkpoint else "; no checkpoint was saved"
         raise TrainingStopped(f"run {cfg.name!r} stopped: {stopped}{kept}")
     return out
+
+
+def _write_results(cfg: TrainConfig, run_dir: Path, history: list[dict], best) -> list[Path]:
+    """The results folder beside the checkpoints; for URI storage drawn locally, then uploaded."""
+    import contextlib
+    import tempfile
+
+    from vidray.train.report import write_results_folder
+
+    with (best.as_directory() if best else contextlib.nullcontext(None)) as ckpt:
+        if "://" not in cfg.storage_path:
+            return write_results_folder(cfg, run_dir, history, ckpt)
+        import pyarrow.fs
+
+        fs, run = _run_fs(cfg)
+        with tempfile.TemporaryDirectory() as tmp:
+            files = write_results_folder(cfg, Path(tmp), history, ckpt)
+            for path in files:
+                pyarrow.fs.copy_files(str(path), f"{run}/{path.name}", destination_filesystem=fs)
+        return [Path(f"{cfg.storage_path}/{cfg.name}/{p.name}") for p in files]
