@@ -172,8 +172,11 @@ def frame_grid(rows: Mapping[str, torch.Tensor | np.ndarray], scale: int = 2, ti
 def save_prediction_grid(path, inputs, truth, pred, item: int = 0, scale: int = 2) -> Path:
     """PNG grid of one sample: rows input / truth / prediction / |error| (``[B, T, C, H, W]`` tensors)."""
     error = (pred[item].detach().float().cpu() - truth[item].detach().float().cpu()).abs()
-    rows = {"input": inputs[item], "truth": truth[item], "prediction": pred[item], "|error|": error}
-    return write_png(path, frame_grid(rows, scale, title=f"sample {item}: {inputs.shape[1]} in -> {truth.shape[1]} out"))
+    t_in, t_out = inputs.shape[1], truth.shape[1]
+    future = f"t{t_in + 1}-{t_in + t_out}"
+    rows = {f"input t1-{t_in}": inputs[item], f"truth {future}": truth[item], "prediction": pred[item],
+            "|error|": error}
+    return write_png(path, frame_grid(rows, scale, title=f"sample {item}: {t_in} in -> {t_out} out; columns = step"))
 
 
 def vsr_contact_sheet(
