@@ -92,6 +92,7 @@ def ray_session_of(args):
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
+    from vidray.embed import cli as embed_cli
     from vidray.synth import cli as synth_cli
     from vidray.train import cli as train_cli
 
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     commands.required = True
     synth_cli.register(commands)
+    embed_cli.register(commands)
     train_cli.register(commands)
     demo = commands.add_parser("demo", help="run the main job end to end on small data on local Ray",
                                description="Generate a small VideoMNIST and Moving MNIST set on local Ray "
@@ -125,6 +127,11 @@ def run_demo(args) -> int:
         with synth_cli.progress_bar("videomnist") as progress:
             vm = run_videomnist(vm_cfg, out / "videomnist", workers=args.workers, progress=progress)
         print(vm.line())
+        from vidray.embed.cli import run_embed_demo
+
+        embed_lines = run_embed_demo(vm.output / "videos", out / "embed", args.workers)
+        for line in embed_lines:
+            print(line)
         with synth_cli.progress_bar("moving-mnist") as progress:
             mm = run_moving_mnist(mm_cfg, out / "moving_mnist", workers=args.workers, progress=progress)
         print(mm.line())

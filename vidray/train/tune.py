@@ -89,8 +89,8 @@ def run_sweep(base: TrainConfig, tcfg: TuneConfig) -> SweepResult:
     from ray.tune.schedulers import ASHAScheduler
 
     sweep_dir = Path(base.storage_path) / base.name
-    # the trial only drives its Train workers (Tune refuses an empty request: a sliver of a CPU)
-    trainable = tune.with_resources(_run_trial, {"CPU": 0.01})
+    # the trial only drives its Train workers: no CPU (Tune refuses an empty request: 1 MiB of memory)
+    trainable = tune.with_resources(_run_trial, {"CPU": 0, "memory": 2**20})
     if tune.Tuner.can_restore(str(sweep_dir)):
         log.info("resuming sweep %s", sweep_dir)
         tuner = tune.Tuner.restore(str(sweep_dir), trainable=trainable, resume_errored=True)
@@ -110,7 +110,8 @@ def run_sweep(base: TrainConfig, tcfg: TuneConfig) -> SweepResult:
     rows = []
     for result in grid:
         m, c = result.metrics or {}, result.config or {}
-        rows.append({"trial": Path(result.path).name if result.path else "", "vgg_weight": c.get("vgg_weight"),
+        rows.append({"trial": m.get("trial_id") or (Path(result.path).name if result.path else ""),
+                     "vgg_weight": c.get("vgg_weight"),
                      "mse_weight": c.get("mse_weight"), "lr": c.get("lr", base.lr), "metric_name": tcfg.metric,
                      "metric": m.get(tcfg.metric, math.nan), "epochs": m.get("training_iteration", 0),
                      "val_ssim": m.get("val_ssim", math.nan), "val_psnr": m.get("val_psnr", math.nan),
@@ -154,7 +155,7 @@ def format_table(rows: list[dict]) -> str:
     head = f"{'trial':<18}{'vgg_weight':>12}{'mse_weight':>12}{'lr':>10}{'metric':>12}{'epochs':>8}{'ssim':>8}"
     lines = [head]
     for r in rows:
-        lines.append(f"{r['trial'][-18:]:<18}{r['vgg_weight']:>12.4g}{r['mse_weight']:>12.3g}{r['lr']:>10.3g}"
+        lines.append(f"{r['trial']:<18}{r['vgg_weight']:>12.4g}{r['mse_weight']:>12.3g}{r['lr']:>10.3g}"
                      f"{r['metric']:>12.5g}{int(r['epochs']):>8d}{r['val_ssim']:>8.3f}"
                      + (f"  error: {r['error']}" if r["error"] else ""))
     return "\n".join(lines)

@@ -1,0 +1,154 @@
+"""The videos to embed: from a JSON/YAML video list or a directory, each with a split.
+
+Config shape (shared with the patch job): ``{"videos": [{"name", "path", "caption"?, "split"?,
+"metadata"?, "categories"?}], "base_settings"?: {...}}``; patch-job fields are accepted and
+ignored. Videos without a split get one from a hash of their name, so the assignment never
+depends on order, worker count or which other videos are listed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vidray.config import read_config_file
+from vidray.errors import ConfigError, InputError
+
+SPLITS = ("train", "val", "test")
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
+_VIDEO_KEYS = {"name", "path", "caption", "split", "metadata", "categories"}
+_SPLIT_ALIASES = {"validation": "val", "valid": "val", "eval": "val"}
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class VideoItem:
+    """One input video: a unique file-safe ``name``, its ``path``, ``split``, caption and metadata."""
+
+    name: str
+    path: str
+    split: str
+    caption: str = ""
+    metadata: dict = field(default_factory=dict)
+
+
+def hash_split(name: str, ratios: tuple[float, float, float]) -> str:
+    """train/val/test for ``name`` from a SHA-256 of it, in proportion to ``ratios``."""
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    u = int.from_bytes(digest[:8], "big") / 2.0 ** 64
+    total = float(sum(ratios))
+    edge = 0.0
+    for split, ratio in zip(SPLITS, ratios):
+        edge += ratio / total
+        if u < edge:
+            return split
+    return next(s for s, r in reversed(list(zip(SPLITS, ratios))) if r > 0)
+
+
+def check_split_ratios(ratios) -> list[str]:
+    """Problems with ``--split-ratios``: three non-negative numbers, not all zero."""
+    ratios = tuple(ratios)
+    if len(ratios) != 3:
+        return [f"split_ratios must be 3 numbers (train val test), got {len(ratios)}"]
+    if any(r < 0 for r in ratios) or sum(ratios) <= 0:
+        return [f"split_ratios must be >= 0 and not all 0, got {list(ratios)}"]
+    return []
+
+
+def safe_name(text: str) -> str:
+    """``text`` with runs of characters other than ``[A-Za-z0-9._-]`` replaced by ``_``."""
+    return _SAFE_NAME.sub("_", text).strip("_.") or "video"
+
+
+def load_videos(source: str | os.PathLike, split_ratios=(0.8, 0.1, 0.1)) -> list[VideoItem]:
+    """Videos from a config file, a directory (searched recursively) or one video file."""
+    source = Path(source)
+    problems = check_split_ratios(split_ratios)
+    if problems:
+        raise ConfigError(problems)
+    if source.is_dir():
+        return videos_from_directory(source, split_ratios)
+    if source.suffix.lower() in VIDEO_SUFFIXES:
+        if not source.is_file():
+            raise InputError(source, "video file does not exist")
+        return [VideoItem(safe_name(source.stem), str(source.absolute()), hash_split(safe_name(source.stem),
+                                                                                        split_ratios))]
+    if not source.exists():
+        raise InputError(source, "input does not exist (give a video list JSON/YAML, a directory or a video)")
+    return videos_from_config(read_config_file(source), split_ratios, source=source)
+
+
+def videos_from_directory(root: Path, split_ratios) -> list[VideoItem]:
+    """Every video under ``root``; name = its relative path without suffix, ``/`` → ``_``."""
+    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
+                   and not p.name.startswith("."))
+    if not paths:
+        raise InputError(root, f"holds no video files ({', '.join(VIDEO_SUFFIXES)})")
+    items, seen = [], {}
+    for path in paths:
+        rel = path.relative_to(root).with_suffix("").as_posix()
+        name = safe_name(rel.replace("/", "_"))
+        if name in seen:
+            raise InputError(root, f"{rel!r} and {seen[name]!r} map to the same sample name {name!r}; "
+                                   "use a video list config with explicit names")
+        seen[name] = rel
+        items.append(VideoItem(name, str(path.absolute()), hash_split(name, split_ratios)))
+    return items
+
+
+def videos_from_config(data: dict, split_ratios, source: str | os.PathLike = "config") -> list[VideoItem]:
+    """Validate a video-list mapping and build the items; every problem is listed at once.
+
+    Relative paths are looked up beside the config file, then in the current directory.
+    """
+    base = Path(source).parent if source != "config" else Path(".")
+    videos = data.get("videos")
+    if not isinstance(videos, list) or not videos:
+        raise ConfigError("needs a non-empty 'videos' list of {name, path, ...} objects", source=str(source))
+    problems, items, seen = [], [], set()
+    for i, video in enumerate(videos):
+        where = f"videos[{i}]"
+        if not isinstance(video, dict):
+            problems.append(f"{where}: expected an object with name and path, got {video!r}")
+            continue
+        unknown = sorted(set(video) - _VIDEO_KEYS)
+        if unknown:
+            problems.append(f"{where}: unknown keys {unknown} (known: {sorted(_VIDEO_KEYS)})")
+        name, path = video.get("name"), video.get("path")
+        if not isinstance(name, str) or not name.strip():
+            problems.append(f"{where}: 'name' must be a non-empty string")
+            continue
+        if safe_name(name) != name:
+            problems.append(f"{where}: name {name!r} must use only letters, digits, '.', '_' and '-' "
+                            f"(e.g. {safe_name(name)!r}); it names the output files")
+        if name in seen:
+            problems.append(f"{where}: duplicate name {name!r}")
+        seen.add(name)
+        if not isinstance(path, str) or not path:
+            problems.append(f"{where} ({name}): 'path' must be a non-empty string")
+            continue
+        caption = video.get("caption", "")
+        if not isinstance(caption, str):
+            problems.append(f"{where} ({name}): 'caption' must be a string")
+        metadata = video.get("metadata", {})
+        if not isinstance(metadata, dict):
+            problems.append(f"{where} ({name}): 'metadata' must be an object")
+        split = video.get("split")
+        if split is not None:
+            split = _SPLIT_ALIASES.get(split, split)
+            if split not in SPLITS:
+                problems.append(f"{where} ({name}): split {video['split']!r} is not one of {list(SPLITS)}")
+        else:
+            split = hash_split(name, split_ratios)
+        full = Path(path).expanduser()
+        if not full.is_absolute():
+            # beside the config file first, then the current directory (how the patch job reads it)
+            full = base / full if (base / full).exists() or not full.exists() else full
+        items.append(VideoItem(name, str(full.absolute()), split, caption if isinstance(caption, str) else "",
+                               metadata if isinstance(metadata, dict) else {}))
+    if problems:
+        raise ConfigError(problems, source=str(source))
+    return items
