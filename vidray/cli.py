@@ -93,6 +93,7 @@ def ray_session_of(args):
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
     from vidray.embed import cli as embed_cli
+    from vidray.patches import cli as patches_cli
     from vidray.synth import cli as synth_cli
     from vidray.train import cli as train_cli
 
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     commands.required = True
     synth_cli.register(commands)
+    patches_cli.register(commands)
     embed_cli.register(commands)
     train_cli.register(commands)
     demo = commands.add_parser("demo", help="run the main job end to end on small data on local Ray",
@@ -128,6 +130,10 @@ def run_demo(args) -> int:
             vm = run_videomnist(vm_cfg, out / "videomnist", workers=args.workers, progress=progress)
         print(vm.line())
         from vidray.embed.cli import run_embed_demo
+        from vidray.patches.cli import run_patches_demo
+
+        for line in run_patches_demo(out / "patches", args.workers):
+            print(line)
 
         embed_lines = run_embed_demo(vm.output / "videos", out / "embed", args.workers)
         for line in embed_lines:

@@ -27,6 +27,7 @@ from vidray.io.atomic import remove_stale_parts, write_bytes_atomic, write_json_
 from vidray.io.outdir import OutputDir
 from vidray.io.parquet_shards import write_parquet
 from vidray.io.webdataset_shards import Sample, format_key, plan_shards, write_webdataset
+from vidray.runtime import decode_task_options
 
 log = logging.getLogger("vidray.embed")
 Progress = Callable[[int, int], None]
@@ -301,7 +302,7 @@ def _execute(cfg: EmbedConfig, spec: ModelSpec, videos, todo, root, summary, wor
     ds = ray.data.from_items(items, override_num_blocks=min(len(items), BLOCKS_PER_DECODE_TASK * workers))
     # declaring the decode memory also keeps Ray Data from fusing decode into the model actors
     # (it fuses ops with equal resource requests), which would serialise decode and inference
-    ds = ds.map_batches(decode_videos, batch_size=None, batch_format="numpy", num_cpus=1,
+    ds = ds.map_batches(decode_videos, batch_size=None, batch_format="numpy", **decode_task_options(),
                         memory=DECODE_TASK_MEMORY, compute=ray.data.TaskPoolStrategy(size=min(workers, len(items))),
                         fn_kwargs=dict(pre=spec.preprocess, fps=cfg.sample_fps, every_n=cfg.every_n,
                                        frames_per_block=cfg.frames_per_block))

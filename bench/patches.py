@@ -1,0 +1,221 @@
+"""Patch extraction throughput, at the seed's density (one 7-frame window per ~50 source frames):
+
+  (a) decode ratio = PyAV decoding every frame to RGB (1 thread) ÷ vidray's whole job (1 worker)
+  (b) seed ratio   = the seed's method (one ffmpeg subprocess per extraction: seek, 7 frames to PNGs
+                     in a temp dir, then read/crop/resize/stack/write) ÷ vidray (1 worker), same outputs
+  (c) 2-worker ÷ 1-worker throughput
+plus the mean absolute difference (0–255) of vidray's HDR tone-mapper against Debian ffmpeg's
+zscale+tonemap. Rows needing /usr/bin/ffmpeg are skipped with a note when it is missing.
+
+    python bench/patches.py [--frames-1080 750] [--frames-4k 100] [--frames-hdr 150]
+
+Every number is measured in this run; the last line prints them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+FFMPEG = "/usr/bin/ffmpeg"
+DENSITY = 50  # source frames per extraction (3000 from a ~2-hour film at 25 fps ≈ 1 per 60)
+TONEMAP_VF = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0:peak={peak},"
+              "zscale=t=bt709:m=bt709:r=pc,format=gbrp")
+
+
+def scene_frame(t: int, width: int, height: int, tex: np.ndarray) -> np.ndarray:
+    """uint8 [H,W,3]: a textured scene panning 4 px/frame."""
+    return np.ascontiguousarray(tex[:height, 4 * t:4 * t + width])
+
+
+def make_clip(path: Path, frames: int, width: int, height: int, codec: str, hdr: bool = False) -> Path:
+    """Encode a synthetic panning clip (8-bit H.264/HEVC, or 10-bit HEVC tagged bt2020/PQ)."""
+    if path.exists():
+        return path
+    from vidray.patches.tonemap import pq_inverse_eotf
+
+    rng = np.random.default_rng(0)
+    tex = cv2.resize(rng.integers(0, 256, (height // 8 + 2, (width + 4 * frames) // 8 + 2, 3), dtype=np.uint8),
+                     None, fx=8, fy=8, interpolation=cv2.INTER_LINEAR)
+    tmp = path.with_suffix(".part.mp4")
+    with av.open(str(tmp), "w") as c:
+        s = c.add_stream(codec, rate=25)
+        s.width, s.height = width, height
+        params = "log-level=error"
+        if hdr:
+            s.pix_fmt = "yuv420p10le"
+            s.codec_context.color_primaries, s.codec_context.color_trc, s.codec_context.colorspace = 9, 16, 9
+            params += ":colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc"
+        else:
+            s.pix_fmt = "yuv420p"
+        # x264 veryfast with a 2 s GOP decodes like ordinary footage; x265 ultrafast keeps 4K encoding short
+        s.options = {"preset": "ultrafast", "crf": "20", "x265-params": params} if codec == "libx265" else \
+            {"preset": "veryfast", "crf": "18", "g": "50"}
+        for t in range(frames):
+            rgb = scene_frame(t, width, height, tex)
+            if hdr:  # SDR-looking scene at up to ~1000 nits, PQ-encoded bt2020 Y'CbCr, 10-bit limited range
+                nits = 100 * (rgb.astype(np.float32) / 255) ** 2.4
+                nits[height // 4: height // 2, width // 4: width // 2] *= 8
+                e = pq_inverse_eotf(nits)
+                y = 0.2627 * e[..., 0] + 0.6780 * e[..., 1] + 0.0593 * e[..., 2]
+                cb, cr = (e[..., 2] - y) / 1.8814, (e[..., 0] - y) / 1.4746
+                sub = lambda p: p.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
+                planes = [np.round(64 + 876 * y), np.round(512 + 896 * sub(cb)), np.round(512 + 896 * sub(cr))]
+                packed = np.concatenate([planes[0]] + [p.reshape(-1, width) for p in planes[1:]]).astype(np.uint16)
+                frame = av.VideoFrame.from_ndarray(packed, format="yuv420p10le")
+                frame.color_primaries, frame.color_trc, frame.colorspace, frame.color_range = 9, 16, 9, 1
+            else:
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            c.mux(s.encode(frame))
+        c.mux(s.encode())
+    tmp.replace(path)
+    return path
+
+
+def decode_all(path: Path, hdr: bool) -> float:
+    """Seconds to decode every frame to RGB (rgb48 for HDR) with PyAV on one thread."""
+    from av.video.reformatter import VideoReformatter
+
+    t0 = time.perf_counter()
+    reformatter = VideoReformatter()
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        s.codec_context.thread_count = 1
+        for f in c.decode(s):
+            reformatter.reformat(f, format="rgb48le" if hdr else "rgb24", threads=1).to_ndarray()
+    return time.perf_counter() - t0
+
+
+def config_for(path: Path, frames: int, segments: int):
+    from vidray.patches.config import parse_patches_config
+
+    return parse_patches_config({"base_settings": {"frame_limit": max(1, frames // DENSITY), "min_file_size": 0,
+                                                   "segment_seconds": frames / 25 / segments},
+                                 "videos": [{"name": path.stem, "path": str(path), "categories": {"general": 1}}]})
+
+
+def run_vidray(cfg, out: Path, workers: int) -> float:
+    from vidray.patches.job import run_patches
+
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    summary = run_patches(cfg, out, workers=workers)
+    assert summary.failed == 0 and summary.ok == summary.planned, summary.line()
+    return time.perf_counter() - t0
+
+
+def run_seed(cfg, out: Path) -> float:
+    """The seed's method: per extraction one ffmpeg process (seek, 7 frames → PNGs in a temp dir, scale UHD to
+    1920x1080, tone-map HDR), then read the PNGs back, crop, downscale by 3, stack and write."""
+    from vidray.io.png import encode_png
+    from vidray.patches.crops import make_patch_set
+    from vidray.patches.decode import probe_video
+    from vidray.patches.plan import plan_video
+
+    shutil.rmtree(out, ignore_errors=True)
+    entry = cfg.videos[0]
+    t0 = time.perf_counter()
+    info = probe_video(entry.path)
+    plan = plan_video(entry, info, cfg)
+    filters = []
+    if (info.width, info.height) != plan.work_size:
+        filters.append(f"scale={plan.work_size[0]}:{plan.work_size[1]}:flags=area")
+    if info.hdr:
+        filters.append(TONEMAP_VF.format(peak=10))
+    for e in plan.extractions:
+        with tempfile.TemporaryDirectory() as tmp:
+            start = (e["centre"] - 3) / info.fps
+            cmd = [FFMPEG, "-v", "error", "-ss", f"{start:.6f}", "-i", entry.path, "-frames:v", "7"]
+            cmd += (["-vf", ",".join(filters)] if filters else []) + [f"{tmp}/f_%d.png"]
+            subprocess.run(cmd, check=True)
+            frames = np.stack([cv2.imread(f"{tmp}/f_{k}.png")[..., ::-1] for k in range(1, 8)])
+        x, y, w, h = e["box"]
+        for kind, arr in make_patch_set(frames[:, y:y + h, x:x + w]).items():
+            path = out / e["paths"][kind]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(encode_png(arr))
+    return time.perf_counter() - t0
+
+
+def tonemap_difference(path: Path, frames: int = 8) -> float:
+    """Mean |vidray − ffmpeg zscale+tonemap| over the first frames of an HDR clip, 0–255 scale."""
+    from vidray.patches.decode import SegmentDecoder, frame_to_array, probe_video
+    from vidray.patches.tonemap import tonemap_to_bt709
+
+    info = probe_video(path)
+    raw = subprocess.run([FFMPEG, "-v", "error", "-i", str(path), "-frames:v", str(frames), "-vf",
+                          TONEMAP_VF.format(peak=10), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         capture_output=True, check=True).stdout
+    ref = np.frombuffer(raw, np.uint8).reshape(-1, info.height, info.width, 3).astype(np.int16)
+    dec = SegmentDecoder(path, info.fps)
+    mine = []
+    for _, f in zip(range(len(ref)), dec.container.decode(dec.stream)):
+        mine.append(tonemap_to_bt709(frame_to_array(f, (info.width, info.height), "pq"), "pq", "hable", 1000.0))
+    dec.close()
+    return float(np.abs(np.stack(mine).astype(np.int16) - ref).mean())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames-1080", type=int, default=750, help="frames of the 1080p H.264 clip (750)")
+    ap.add_argument("--frames-4k", type=int, default=100, help="frames of the 4K HEVC clip (100)")
+    ap.add_argument("--frames-hdr", type=int, default=150, help="frames of the 1080p 10-bit PQ HEVC clip (150)")
+    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "vidray-bench-patches")
+    args = ap.parse_args()
+    import ray
+
+    from vidray.runtime import quiet_ray_data, ray_temp_dir
+
+    have_ffmpeg = os.path.exists(FFMPEG)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    clips = [("1080p h264", make_clip(args.cache / f"h264_1080_g50_{args.frames_1080}.mp4", args.frames_1080, 1920, 1080,
+                                      "libx264"), args.frames_1080, False),
+             ("4K hevc", make_clip(args.cache / f"hevc_4k_{args.frames_4k}.mp4", args.frames_4k, 3840, 2160,
+                                   "libx265"), args.frames_4k, False),
+             ("HDR10 1080p hevc", make_clip(args.cache / f"pq_1080_{args.frames_hdr}.mp4", args.frames_hdr, 1920, 1080,
+                                            "libx265", hdr=True), args.frames_hdr, True)]
+    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=ray_temp_dir(), logging_level=logging.WARNING)
+    quiet_ray_data()
+    out = args.cache / "out"
+    rows = []
+    try:
+        # start the 2 worker processes and their imports once, as on a running cluster (not timed)
+        run_vidray(config_for(clips[0][1], DENSITY * 2, segments=2), out / "warmup", 2)
+        for name, path, frames, hdr in clips:
+            cfg = config_for(path, frames, segments=4)
+            n = cfg.base_settings.frame_limit
+            t_dec = decode_all(path, hdr)
+            t1 = run_vidray(cfg, out / "w1", 1)
+            t2 = run_vidray(cfg, out / "w2", 2)
+            t_seed = run_seed(cfg, out / "seed") if have_ffmpeg else None
+            rows.append((name, t_dec / t1, None if t_seed is None else t_seed / t1, t1 / t2))
+            seed_txt = f"seed {t_seed:.2f}s" if t_seed is not None else "seed skipped (no /usr/bin/ffmpeg)"
+            print(f"{name}: {frames} frames, {n} extractions | decode-all {t_dec:.2f}s ({frames / t_dec:.1f} fps) | "
+                  f"vidray 1w {t1:.2f}s, 2w {t2:.2f}s | {seed_txt}", flush=True)
+        mad = tonemap_difference(clips[2][1]) if have_ffmpeg else None
+        print("tone-map vs ffmpeg zscale+tonemap(hable, peak 1000 nits): " +
+              (f"mean abs diff {mad:.2f} / 255" if mad is not None else "skipped (no /usr/bin/ffmpeg)"))
+    finally:
+        ray.shutdown()
+    fmt = lambda v: "n/a" if v is None else f"{v:.2f}"
+    print("patches bench: decode ratio (≥0.8) " + ", ".join(f"{r[0]} {fmt(r[1])}" for r in rows)
+          + " | seed ratio (≥20) " + ", ".join(f"{r[0]} {fmt(r[2])}" for r in rows)
+          + " | 2w/1w " + ", ".join(f"{r[0]} {fmt(r[3])}" for r in rows)
+          + f" | tonemap MAD {fmt(mad)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

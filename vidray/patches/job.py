@@ -1,0 +1,159 @@
+"""The patch job on Ray Data: probe + plan on the driver → (video, segment) items → map_batches
+decoding and writing PNGs in workers → driver streams records into manifest and status."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from vidray.errors import ConfigError, InputError
+from vidray.io.atomic import remove_stale_parts
+from vidray.io.manifest import Manifest
+from vidray.io.outdir import OutputDir
+from vidray.patches.config import PatchesConfig
+from vidray.patches.decode import probe_video
+from vidray.patches.extract import extract_segment
+from vidray.patches.formats import CATEGORY_FOLDERS
+from vidray.patches.layout import MANIFEST_FILE, STATUS_FILE, create_tree
+from vidray.patches.plan import plan_segments, plan_video
+from vidray.patches.status import PatchStatus
+from vidray.runtime import decode_task_options
+
+log = logging.getLogger("vidray.patches")
+
+
+@dataclass
+class PatchesSummary:
+    """What a run did: extractions planned / ok / failed, per-video problems, time."""
+
+    output: Path
+    planned: int = 0
+    ok: int = 0
+    failed: int = 0
+    written: int = 0
+    seconds: float = 0.0
+    video_errors: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+    already_complete: bool = False
+
+    def line(self) -> str:
+        """One-line summary for the CLI."""
+        bad = f", {len(self.video_errors)} videos failed" if self.video_errors else ""
+        state = "already complete, nothing to do" if self.already_complete else f"{self.written} written this run"
+        return (f"patches: {self.ok}/{self.planned} extractions ok, {self.failed} failed{bad} → {self.output} "
+                f"({state}) in {self.seconds:.1f}s")
+
+
+def extract_batch(batch: dict, *, root: str) -> dict:
+    """Ray Data UDF: run each (video, segment) task of the batch; one JSON record per window out."""
+    out = []
+    for text in batch["task"]:
+        task = json.loads(str(text))
+        out.extend(extract_segment(task["item"], task["settings"], root))
+    return {"record": np.array([json.dumps(r, sort_keys=True) for r in out], dtype=object)}
+
+
+def _probe_all(paths: list[str]) -> list:
+    def probe(path):
+        try:
+            return probe_video(path)
+        except InputError as exc:
+            return exc
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(probe, paths))
+
+
+def run_patches(cfg: PatchesConfig, output=None, *, workers: int | None = None, overwrite: bool = False,
+                on_status: Callable[[dict], None] | None = None,
+                after_records: Callable[[int], None] | None = None) -> PatchesSummary:
+    """Extract every planned patch of ``cfg`` into ``output`` (default: ``output_base_dir``); resumes.
+
+    ``on_status(status_dict)`` is called as records arrive (live view); ``after_records(n_done_this_run)``
+    after each batch is appended to the manifest (tests use it to simulate a crash).
+    """
+    import ray
+
+    start = time.perf_counter()
+    bs = cfg.base_settings
+    output = output or bs.output_base_dir
+    if not output:
+        raise ConfigError("no output directory: pass --output or set base_settings.output_base_dir")
+    out = OutputDir(output, job="patches", config=cfg.identity(), overwrite=overwrite,
+                    owned=tuple(sorted({f.split("/")[0] for f in CATEGORY_FOLDERS.values()}))
+                    + (STATUS_FILE, MANIFEST_FILE))
+    root = out.root
+    summary = PatchesSummary(root)
+    remove_stale_parts(root)
+    status = PatchStatus(root / STATUS_FILE, root)
+    manifest = Manifest(root / MANIFEST_FILE)
+    infos = _probe_all([v.path for v in cfg.videos])
+    tasks, categories = [], {}
+    planned_keys: set[str] = set()
+    for entry, info in zip(cfg.videos, infos):
+        if isinstance(info, InputError):
+            summary.video_errors[entry.name] = info.reason
+            status.plan_video(entry.name, [], [], f"{info.path}: {info.reason}")
+            continue
+        plan = plan_video(entry, info, cfg)
+        status.plan_video(entry.name, plan.extractions, plan.notes, plan.error, info)
+        summary.notes += [f"{entry.name}: {n}" for n in plan.notes]
+        if plan.error:
+            summary.video_errors[entry.name] = plan.error
+            continue
+        for e in plan.extractions:
+            categories.setdefault(e["category"], set()).add(e["format"])
+            planned_keys.add(e["key"])
+        settings = {"video_info": {"path": info.path, "fps": info.fps, "hdr": info.hdr},
+                    "work_size": list(plan.work_size), "retry_attempts": bs.retry_attempts,
+                    "retry_skip_seconds": bs.retry_skip_seconds, "min_file_size": bs.min_file_size,
+                    "tone_curve": bs.tone_curve, "hdr_peak_nits": bs.hdr_peak_nits,
+                    "png_compression": bs.png_compression}
+        for item in plan_segments(plan, info, bs.segment_seconds, done=set(manifest.records)):
+            tasks.append(json.dumps({"item": item, "settings": settings}))
+    for cat, fmts in categories.items():
+        create_tree(root, [cat], sorted(fmts))
+    for key, rec in manifest.records.items():
+        if key in planned_keys:
+            status.add(rec, resumed=True)
+    status.write("running", force=True)
+    summary.planned = status.data["progress"]["total"]
+    if on_status:
+        on_status(status.data)
+    try:
+        if tasks:
+            n = min(len(tasks), workers or bs.workers or max(1, int(ray.available_resources().get("CPU", 1))))
+            ds = ray.data.from_items([{"task": t} for t in tasks], override_num_blocks=len(tasks))
+            ds = ds.map_batches(extract_batch, fn_kwargs={"root": str(root)}, batch_size=1, batch_format="numpy",
+                                compute=ray.data.TaskPoolStrategy(size=n), **decode_task_options())
+            for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+                records = [json.loads(str(r)) for r in batch["record"]]
+                manifest.append(records)
+                for rec in records:
+                    status.add(rec)
+                summary.written += sum(r["status"] == "ok" for r in records)
+                status.write()
+                if on_status:
+                    on_status(status.data)
+                if after_records:
+                    after_records(status.data["progress"]["done"] - status._done_at_start)
+    except BaseException:
+        status.write("interrupted", force=True)
+        raise
+    p = status.data["progress"]
+    summary.ok, summary.failed = p["ok"], p["failed"]
+    summary.failures = [r for k, r in manifest.records.items() if k in planned_keys and r["status"] != "ok"]
+    summary.already_complete = not tasks and out.complete
+    status.write("complete" if not summary.video_errors else "complete_with_errors", force=True)
+    if on_status:
+        on_status(status.data)
+    out.mark_complete()
+    summary.seconds = time.perf_counter() - start
+    return summary

@@ -1,0 +1,88 @@
+"""HDR (PQ / HLG, bt2020) → SDR bt709 in numpy, following the chain of FFmpeg's
+``zscale=t=linear:npl=100, zscale=p=bt709, tonemap=hable:desat=0:peak=P, zscale=t=bt709``
+(peak P = ``peak_nits`` / 100)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+REFERENCE_WHITE = 100.0  # nits that map to linear 1.0 (zscale npl=100)
+# linear-light bt2020 → bt709 primaries (ITU-R BT.2087)
+BT2020_TO_BT709 = np.array([[1.660491, -0.587641, -0.072850],
+                            [-0.124550, 1.132900, -0.008349],
+                            [-0.018151, -0.100579, 1.118730]], dtype=np.float32)
+
+
+def pq_eotf(e: np.ndarray) -> np.ndarray:
+    """SMPTE ST 2084 signal in [0,1] → display light in nits (float32)."""
+    m1, m2, c1, c2, c3 = 2610 / 16384, 2523 / 4096 * 128, 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
+    p = np.power(np.clip(e, 0, 1).astype(np.float64), 1 / m2)
+    return (10000 * np.power(np.maximum(p - c1, 0) / (c2 - c3 * p), 1 / m1)).astype(np.float32)
+
+
+def pq_inverse_eotf(nits: np.ndarray) -> np.ndarray:
+    """Display light in nits → SMPTE ST 2084 signal in [0,1] (used to make test clips)."""
+    m1, m2, c1, c2, c3 = 2610 / 16384, 2523 / 4096 * 128, 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
+    y = np.power(np.clip(np.asarray(nits, np.float64) / 10000, 0, 1), m1)
+    return np.power((c1 + c2 * y) / (1 + c3 * y), m2)
+
+
+def hlg_inverse_oetf(e: np.ndarray) -> np.ndarray:
+    """ARIB STD-B67 signal in [0,1] → scene light in [0,1]."""
+    a, b, c = 0.17883277, 0.28466892, 0.55991073
+    e = np.clip(e.astype(np.float64), 0, 1)
+    return np.where(e <= 0.5, e * e / 3, (np.exp((e - c) / a) + b) / 12).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def linear_lut(transfer: str) -> np.ndarray:
+    """16-bit code value → linear light (1.0 = 100 nits for PQ; scene light for HLG): float32 [65536]."""
+    e = np.arange(65536, dtype=np.float64) / 65535
+    if transfer == "pq":
+        return pq_eotf(e) / np.float32(REFERENCE_WHITE)
+    if transfer == "hlg":
+        return hlg_inverse_oetf(e)
+    raise ValueError(f"unknown HDR transfer {transfer!r}")
+
+
+def hable(x: np.ndarray) -> np.ndarray:
+    """Hable's filmic curve (as in FFmpeg's tonemap filter)."""
+    a, b, c, d, e, f = 0.15, 0.50, 0.10, 0.20, 0.02, 0.30
+    return (x * (x * a + b * c) + d * e) / (x * (x * a + b) + d * f) - e / f
+
+
+def tone_curve(sig: np.ndarray, curve: str, peak: float) -> np.ndarray:
+    """Map signal peak (max of R,G,B, linear, 1 = SDR white) to [0,1] with ``curve``."""
+    if curve == "hable":
+        return hable(sig) / hable(np.float32(peak))
+    if curve == "mobius":
+        j = 0.3  # FFmpeg's default param
+        a = -j * j * (peak - 1) / (j * j - 2 * j + peak)
+        b = (j * j - 2 * j * peak + peak) / max(peak - 1, 1e-6)
+        return np.where(sig <= j, sig, (b * b + 2 * b * j + j * j) / (b - a) * (sig + a) / (sig + b))
+    if curve == "reinhard":
+        return sig / (sig + 1) * (peak + 1) / peak
+    if curve == "clip":
+        return np.clip(sig, 0, 1)
+    raise ValueError(f"unknown tone curve {curve!r}")
+
+
+def bt1886_inverse_eotf(x: np.ndarray) -> np.ndarray:
+    """Display light [0,1] → bt709 signal [0,1] by the BT.1886 display gamma 2.4 (what zscale's
+    display-referred ``t=bt709`` does; PQ content is display-referred, so not the camera OETF)."""
+    return np.power(np.clip(x, 0, 1), np.float32(1 / 2.4))
+
+
+def tonemap_to_bt709(rgb16: np.ndarray, transfer: str, curve: str = "hable", peak_nits: float = 1000.0) -> np.ndarray:
+    """bt2020 PQ/HLG RGB uint16 [...,3] (full range) → SDR bt709 RGB uint8 [...,3]."""
+    lin = linear_lut(transfer)[rgb16]
+    if transfer == "hlg":  # display light via the bt2100 OOTF at a 1000-nit display, gamma 1.2
+        ys = lin @ np.array([0.2627, 0.6780, 0.0593], np.float32)
+        lin = lin * (1000 / REFERENCE_WHITE * np.power(np.maximum(ys, 1e-6), 0.2))[..., None]
+    lin = lin @ BT2020_TO_BT709.T
+    sig = np.maximum(lin.max(axis=-1), 1e-6)
+    peak = np.float32(peak_nits / REFERENCE_WHITE)
+    lin = lin * (tone_curve(sig, curve, peak) / sig)[..., None]
+    return np.round(bt1886_inverse_eotf(lin) * 255).astype(np.uint8)
