@@ -84,3 +84,20 @@ def test_killed_embedding_driver_resumes_to_the_same_outputs(tmp_path):
         names = sorted(p.name for p in (out / sub).iterdir())
         assert names == sorted(p.name for p in (tmp_path / "reference" / sub).iterdir())
     assert (out / "wds" / "splits.csv").read_text() == (tmp_path / "reference" / "wds" / "splits.csv").read_text()
+
+
+def test_patch_job_survives_a_killed_worker_node(tmp_path):
+    proc = subprocess.run([sys.executable, str(HERE / "patches_node_kill_scenario.py"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=500)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith('{"events"')))
+    assert report["events"]["killed_at_done"] < report["planned"]  # killed mid-job
+    assert report["ok"] == [report["planned"]] * 2 and report["failed"] == [0, 0]
+    ref, got = tmp_path / "reference", tmp_path / "disturbed"
+    ref_files = sorted(p.relative_to(ref).as_posix() for p in ref.rglob("*.png"))
+    assert ref_files == sorted(p.relative_to(got).as_posix() for p in got.rglob("*.png"))
+    assert len(ref_files) == 3 * report["planned"]  # GT + LR + LR_7frames, each exactly once
+    for name in ref_files:  # the same bytes as the undisturbed run
+        assert (ref / name).read_bytes() == (got / name).read_bytes(), name
+    manifest = [json.loads(line)["key"] for line in (got / ".generator_manifest.jsonl").read_text().splitlines()]
+    assert len(manifest) == len(set(manifest)) == report["planned"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 from pathlib import Path
@@ -10,31 +9,9 @@ from pathlib import Path
 from vidray.embed.config import DTYPES, EmbedConfig
 
 
-def positive_float(text: str) -> float:
-    """argparse type: a number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """argparse type: a number >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
-    return value
-
-
 def register(commands) -> None:
     """Add ``embed`` to the top-level subparsers."""
-    from vidray.cli import add_ray_flags, positive_int
+    from vidray.cli import add_ray_flags, non_negative_float, positive_float, positive_int
 
     p = commands.add_parser(
         "embed", help="CLIP frame embeddings of videos → processed layout, WebDataset and Parquet shards",
