@@ -101,3 +101,46 @@ def test_patch_job_survives_a_killed_worker_node(tmp_path):
         assert (ref / name).read_bytes() == (got / name).read_bytes(), name
     manifest = [json.loads(line)["key"] for line in (got / ".generator_manifest.jsonl").read_text().splitlines()]
     assert len(manifest) == len(set(manifest)) == report["planned"]
+
+
+def test_killed_patch_driver_resumes_to_identical_files(tmp_path):
+    import os
+    import signal
+    import tempfile
+    import time
+
+    from vidray.patches.demo import make_demo_clip
+
+    videos = [{"name": f"pan_{k}", "path": str(make_demo_clip(tmp_path / f"pan_{k}.mp4")),
+               "categories": {"general": 1.0, "space": 0.5}} for k in range(2)]
+    config = tmp_path / "films.json"
+    config.write_text(json.dumps({"base_settings": {"frame_limit": 24, "segment_seconds": 0.5, "min_file_size": 512},
+                                  "videos": videos}))
+    env = {**os.environ, "VIDRAY_RAY_TMPDIR": tempfile.mkdtemp(prefix="vr")}
+    cmd = [sys.executable, "-m", "vidray", "patches", str(config), "--no-live", "--num-cpus", "2", "--workers", "1"]
+    out = tmp_path / "killed"
+    log = open(tmp_path / "driver.log", "w")
+    driver = subprocess.Popen(cmd + ["--output", str(out)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    manifest = out / ".generator_manifest.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and driver.poll() is None and not (manifest.exists() and manifest.read_text()):
+        time.sleep(0.05)
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    driver.wait()
+    done_before = len(manifest.read_text().splitlines()) if manifest.exists() else 0
+    assert 1 <= done_before, (tmp_path / "driver.log").read_text()[-3000:]
+    for run in (out, tmp_path / "reference"):
+        done = subprocess.run(cmd + ["--output", str(run)], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+    keys = [json.loads(line)["key"] for line in manifest.read_text().splitlines()]
+    ref_manifest = tmp_path / "reference" / ".generator_manifest.jsonl"
+    ref_keys = [json.loads(line)["key"] for line in ref_manifest.read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == len(ref_keys) == 2 * 24  # weights 1 : 0.5 normalised, 24 per film, each once
+    assert sorted(keys) == sorted(ref_keys)
+    assert not [p for p in out.rglob("*") if p.name.endswith(".part")]
+    ref = tmp_path / "reference"
+    files = sorted(p.relative_to(ref).as_posix() for p in ref.rglob("*.png"))
+    assert files == sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
+    for name in files:
+        assert (ref / name).read_bytes() == (out / name).read_bytes(), name
