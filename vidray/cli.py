@@ -147,6 +147,7 @@ def run_demo(args) -> int:
     vm_cfg = VideoMNISTConfig(videos_per_digit=20, test_videos_per_digit=4, sequence_length=20,
                               videogpt_sequence_length=16)
     mm_cfg = MovingMNISTConfig(num_sequences=200, test_sequences=50)
+    args.dashboard = True  # on 127.0.0.1: Ray Train V2 needs the state API it serves (see vidray train)
     with ray_session_of(args):
         with synth_cli.progress_bar("videomnist") as progress:
             vm = run_videomnist(vm_cfg, out / "videomnist", workers=args.workers, progress=progress)

@@ -132,6 +132,7 @@ def run_train_command(args) -> int:
     from vidray.train.trainer import run_training
 
     cfg = train_config_from_args(args)
+    args.dashboard = True  # Train V2 cleans up after a dead controller through the state API it serves
     with ray_session_of(args):
         result = run_training(cfg)
     if result.history:
