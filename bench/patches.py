@@ -30,6 +30,7 @@ import numpy as np
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 FFMPEG = "/usr/bin/ffmpeg"
+TRANSFER = {"pq": (16, "smpte2084"), "hlg": (18, "arib-std-b67")}
 DENSITY = 50  # source frames per extraction (3000 from a ~2-hour film at 25 fps ≈ 1 per 60)
 TONEMAP_VF = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0:peak={peak},"
               "zscale=t=bt709:m=bt709:r=pc,format=gbrp")
@@ -40,11 +41,11 @@ def scene_frame(t: int, width: int, height: int, tex: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(tex[:height, 4 * t:4 * t + width])
 
 
-def make_clip(path: Path, frames: int, width: int, height: int, codec: str, hdr: bool = False) -> Path:
-    """Encode a synthetic panning clip (8-bit H.264/HEVC, or 10-bit HEVC tagged bt2020/PQ)."""
+def make_clip(path: Path, frames: int, width: int, height: int, codec: str, hdr: str | None = None) -> Path:
+    """Encode a synthetic panning clip (8-bit H.264/HEVC, or 10-bit HEVC tagged bt2020 with ``hdr`` "pq"/"hlg")."""
     if path.exists():
         return path
-    from vidray.patches.tonemap import pq_inverse_eotf
+    from vidray.patches.tonemap import hlg_oetf, pq_inverse_eotf
 
     rng = np.random.default_rng(0)
     tex = cv2.resize(rng.integers(0, 256, (height // 8 + 2, (width + 4 * frames) // 8 + 2, 3), dtype=np.uint8),
@@ -56,8 +57,9 @@ def make_clip(path: Path, frames: int, width: int, height: int, codec: str, hdr:
         params = "log-level=error"
         if hdr:
             s.pix_fmt = "yuv420p10le"
-            s.codec_context.color_primaries, s.codec_context.color_trc, s.codec_context.colorspace = 9, 16, 9
-            params += ":colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc"
+            s.codec_context.color_primaries, s.codec_context.color_trc, s.codec_context.colorspace = \
+                9, TRANSFER[hdr][0], 9
+            params += f":colorprim=bt2020:transfer={TRANSFER[hdr][1]}:colormatrix=bt2020nc"
         else:
             s.pix_fmt = "yuv420p"
         # x264 veryfast with a 2 s GOP decodes like ordinary footage; x265 ultrafast keeps 4K encoding short
@@ -65,17 +67,21 @@ def make_clip(path: Path, frames: int, width: int, height: int, codec: str, hdr:
             {"preset": "veryfast", "crf": "18", "g": "50"}
         for t in range(frames):
             rgb = scene_frame(t, width, height, tex)
-            if hdr:  # SDR-looking scene at up to ~1000 nits, PQ-encoded bt2020 Y'CbCr, 10-bit limited range
+            if hdr:  # SDR-looking scene at up to ~1000 nits, PQ/HLG-encoded bt2020 Y'CbCr, 10-bit limited range
                 nits = 100 * (rgb.astype(np.float32) / 255) ** 2.4
                 nits[height // 4: height // 2, width // 4: width // 2] *= 8
-                e = pq_inverse_eotf(nits)
+                if hdr == "pq":
+                    e = pq_inverse_eotf(nits)
+                else:  # the same display light through the inverse BT.2100 OOTF (1000-nit display, gamma 1.2)
+                    ys = (np.maximum(nits @ np.array([0.2627, 0.678, 0.0593], np.float32), 1e-6) / 1000) ** (1 / 1.2)
+                    e = hlg_oetf(nits / (1000 * ys ** 0.2)[..., None])
                 y = 0.2627 * e[..., 0] + 0.6780 * e[..., 1] + 0.0593 * e[..., 2]
                 cb, cr = (e[..., 2] - y) / 1.8814, (e[..., 0] - y) / 1.4746
                 sub = lambda p: p.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
                 planes = [np.round(64 + 876 * y), np.round(512 + 896 * sub(cb)), np.round(512 + 896 * sub(cr))]
                 packed = np.concatenate([planes[0]] + [p.reshape(-1, width) for p in planes[1:]]).astype(np.uint16)
                 frame = av.VideoFrame.from_ndarray(packed, format="yuv420p10le")
-                frame.color_primaries, frame.color_trc, frame.colorspace, frame.color_range = 9, 16, 9, 1
+                frame.color_primaries, frame.color_trc, frame.colorspace, frame.color_range = 9, TRANSFER[hdr][0], 9, 1
             else:
                 frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             c.mux(s.encode(frame))
@@ -125,6 +131,7 @@ def run_seed(cfg, out: Path) -> float:
     from vidray.patches.plan import plan_video
 
     shutil.rmtree(out, ignore_errors=True)
+    cv2.setNumThreads(1)  # one core, like ffmpeg -threads 1 and vidray's worker
     entry = cfg.videos[0]
     t0 = time.perf_counter()
     info = probe_video(entry.path)
@@ -137,7 +144,8 @@ def run_seed(cfg, out: Path) -> float:
     for e in plan.extractions:
         with tempfile.TemporaryDirectory() as tmp:
             start = (e["centre"] - 3) / info.fps
-            cmd = [FFMPEG, "-v", "error", "-ss", f"{start:.6f}", "-i", entry.path, "-frames:v", "7"]
+            cmd = [FFMPEG, "-v", "error", "-threads", "1", "-ss", f"{start:.6f}", "-i", entry.path, "-frames:v", "7",
+                   "-threads", "1", "-filter_threads", "1"]  # one core, as vidray's 1 worker
             cmd += (["-vf", ",".join(filters)] if filters else []) + [f"{tmp}/f_%d.png"]
             subprocess.run(cmd, check=True)
             frames = np.stack([cv2.imread(f"{tmp}/f_{k}.png")[..., ::-1] for k in range(1, 8)])
@@ -149,7 +157,7 @@ def run_seed(cfg, out: Path) -> float:
     return time.perf_counter() - t0
 
 
-def tonemap_difference(path: Path, frames: int = 8) -> float:
+def tonemap_difference(path: Path, transfer: str, frames: int = 8) -> float:
     """Mean |vidray − ffmpeg zscale+tonemap| over the first frames of an HDR clip, 0–255 scale."""
     from vidray.patches.decode import SegmentDecoder, frame_to_array, probe_video
     from vidray.patches.tonemap import tonemap_to_bt709
@@ -162,16 +170,16 @@ def tonemap_difference(path: Path, frames: int = 8) -> float:
     dec = SegmentDecoder(path, info.fps)
     mine = []
     for _, f in zip(range(len(ref)), dec.container.decode(dec.stream)):
-        mine.append(tonemap_to_bt709(frame_to_array(f, (info.width, info.height), "pq"), "pq", "hable", 1000.0))
+        mine.append(tonemap_to_bt709(frame_to_array(f, (info.width, info.height), transfer), transfer, "hable", 1000.0))
     dec.close()
     return float(np.abs(np.stack(mine).astype(np.int16) - ref).mean())
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--frames-1080", type=int, default=750, help="frames of the 1080p H.264 clip (750)")
-    ap.add_argument("--frames-4k", type=int, default=100, help="frames of the 4K HEVC clip (100)")
-    ap.add_argument("--frames-hdr", type=int, default=150, help="frames of the 1080p 10-bit PQ HEVC clip (150)")
+    ap.add_argument("--frames-1080", type=int, default=1500, help="frames of the 1080p H.264 clip (1500)")
+    ap.add_argument("--frames-4k", type=int, default=500, help="frames of the 4K HEVC clip (500)")
+    ap.add_argument("--frames-hdr", type=int, default=500, help="frames of the 1080p 10-bit PQ HEVC clip (500)")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "vidray-bench-patches")
     args = ap.parse_args()
     import ray
@@ -185,7 +193,8 @@ def main() -> int:
              ("4K hevc", make_clip(args.cache / f"hevc_4k_{args.frames_4k}.mp4", args.frames_4k, 3840, 2160,
                                    "libx265"), args.frames_4k, False),
              ("HDR10 1080p hevc", make_clip(args.cache / f"pq_1080_{args.frames_hdr}.mp4", args.frames_hdr, 1920, 1080,
-                                            "libx265", hdr=True), args.frames_hdr, True)]
+                                            "libx265", hdr="pq"), args.frames_hdr, True)]
+    hlg = make_clip(args.cache / "hlg_1080_8.mp4", 8, 1920, 1080, "libx265", hdr="hlg")
     ray.init(num_cpus=2, include_dashboard=False, _temp_dir=ray_temp_dir(), logging_level=logging.WARNING)
     quiet_ray_data()
     out = args.cache / "out"
@@ -204,16 +213,18 @@ def main() -> int:
             seed_txt = f"seed {t_seed:.2f}s" if t_seed is not None else "seed skipped (no /usr/bin/ffmpeg)"
             print(f"{name}: {frames} frames, {n} extractions | decode-all {t_dec:.2f}s ({frames / t_dec:.1f} fps) | "
                   f"vidray 1w {t1:.2f}s, 2w {t2:.2f}s | {seed_txt}", flush=True)
-        mad = tonemap_difference(clips[2][1]) if have_ffmpeg else None
+        mad = tonemap_difference(clips[2][1], "pq") if have_ffmpeg else None
+        mad_hlg = tonemap_difference(hlg, "hlg") if have_ffmpeg else None
         print("tone-map vs ffmpeg zscale+tonemap(hable, peak 1000 nits): " +
-              (f"mean abs diff {mad:.2f} / 255" if mad is not None else "skipped (no /usr/bin/ffmpeg)"))
+              (f"mean abs diff PQ {mad:.2f} / 255, HLG {mad_hlg:.2f} / 255" if mad is not None
+               else "skipped (no /usr/bin/ffmpeg)"))
     finally:
         ray.shutdown()
     fmt = lambda v: "n/a" if v is None else f"{v:.2f}"
     print("patches bench: decode ratio (≥0.8) " + ", ".join(f"{r[0]} {fmt(r[1])}" for r in rows)
           + " | seed ratio (≥20) " + ", ".join(f"{r[0]} {fmt(r[2])}" for r in rows)
           + " | 2w/1w " + ", ".join(f"{r[0]} {fmt(r[3])}" for r in rows)
-          + f" | tonemap MAD {fmt(mad)}")
+          + f" | tonemap MAD PQ {fmt(mad)} HLG {fmt(mad_hlg)}")
     return 0
 
 

@@ -2,10 +2,13 @@
 to show the plan's balance across tasks, per-task memory bounds, and a runtime estimate from a
 measured per-core decode speed.
 
-    python bench/plan_scale.py [--films 530] [--decode-fps-per-core 14 --job-decode-ratio 0.74]
+    python bench/plan_scale.py [--films 530] [--frame-limit 3000] [--decode-fps-per-core 14] [--window-seconds 0.2]
 
-The decode speed defaults are measurements: PyAV 4K HEVC Main10 ~14 fps per core (PLATFORM.md) and
-vidray's whole-job/decode ratio from bench/patches.py (0.74 on 4K HEVC). Pass your own.
+The decoder decodes only GOPs that hold a window, from the GOP's keyframe to the window's end (the
+frames it decodes are counted exactly from the plan on a GOP grid; skipped non-reference frames are
+not credited). Defaults are measurements: PyAV 4K HEVC Main10 ~14 fps per core (PLATFORM.md) and
+the per-window cost (UHD→1080p area scale of 7 frames, crops, 3 PNGs) from profiling
+bench/patches.py's 4K clip. Pass your own.
 """
 
 from __future__ import annotations
@@ -36,13 +39,26 @@ def synthetic_films(n: int, seed: int = 0) -> list[tuple[VideoEntry, VideoInfo]]
     return films
 
 
+def sparse_decoded(centres: list[int], gop: int) -> int:
+    """Frames decoded for windows at ``centres`` when each is decoded from its GOP's keyframe to its end."""
+    total, reach = 0, -1
+    for c in centres:
+        a, b = max(c - HALF - (c - HALF) % gop, reach + 1), c + HALF
+        if b > reach:
+            total += b - a + 1
+            reach = b
+    return total
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--films", type=int, default=530)
     p.add_argument("--frame-limit", type=int, default=3000)
     p.add_argument("--segment-seconds", type=float, default=30.0)
     p.add_argument("--decode-fps-per-core", type=float, default=14.0, help="4K HEVC frames/s one core decodes")
-    p.add_argument("--job-decode-ratio", type=float, default=0.74, help="decode-only time / job time (bench/patches)")
+    p.add_argument("--window-seconds", type=float, default=0.2,
+                   help="core-s per window besides decoding (measured 0.15 4K SDR, 0.25 1080p HDR10)")
+    p.add_argument("--gop-seconds", type=float, default=1.0, help="keyframe interval of the films")
     p.add_argument("--hdr-slowdown", type=float, default=2.0, help="tone-mapping roughly halves throughput")
     p.add_argument("--nodes", type=int, nargs="+", default=[10, 40])
     p.add_argument("--cores-per-node", type=int, default=16)
@@ -53,15 +69,17 @@ def main() -> None:
     cfg = PatchesConfig(BaseSettings(frame_limit=args.frame_limit, segment_seconds=args.segment_seconds),
                         tuple(e for e, _ in films))
     start = time.perf_counter()
-    tasks, extractions, video_hours = [], 0, 0.0
+    tasks, extractions, video_hours, seed_decoded = [], 0, 0.0, 0
     for entry, info in films:
         plan = plan_video(entry, info, cfg)
         extractions += len(plan.extractions)
         video_hours += info.frames / info.fps / 3600
         for item in plan_segments(plan, info, args.segment_seconds):
-            last = max(w["centre"] for w in item["windows"]) + HALF
-            decoded = last - item["start"] + 1  # decode from the segment start to its last window
-            cost = decoded * (args.hdr_slowdown if info.hdr else 1.0)
+            gop = max(1, int(round(args.gop_seconds * info.fps)))
+            decoded = sparse_decoded(sorted(w["centre"] for w in item["windows"]), gop)
+            seed_decoded += sum((w["centre"] - HALF) % gop + 2 * HALF + 1 for w in item["windows"])
+            cost = decoded / args.decode_fps_per_core * (args.hdr_slowdown if info.hdr else 1.0) \
+                + len(item["windows"]) * args.window_seconds
             tasks.append({"windows": len(item["windows"]), "decoded": decoded, "cost": cost,
                           "work": plan.work_size, "hdr": bool(info.hdr)})
     plan_s = time.perf_counter() - start
@@ -76,18 +94,21 @@ def main() -> None:
     print(f"{args.films} films, {video_hours:.0f} video-hours, {extractions} extractions, planned in {plan_s:.1f}s")
     print(f"  work items (video, {args.segment_seconds:.0f}s segment): {len(tasks)}; windows per task mean "
           f"{statistics.mean(windows):.1f}, max {max(windows)}")
-    print(f"  decode cost per task (frames, HDR x{args.hdr_slowdown:g}): mean {mean_cost:.0f}, max {max(costs):.0f}, "
+    print(f"  core-seconds per task (HDR decode x{args.hdr_slowdown:g}): mean {mean_cost:.0f}, max {max(costs):.0f}, "
           f"max/mean {max(costs) / mean_cost:.2f}")
     print(f"  memory bound per task: 7 frames at {w}x{h} ({'HDR float' if worst['hdr'] else 'uint8'}) + 3 PNG "
           f"buffers ≈ {mem_mb:.0f} MB, whatever the film length")
-    core_fps = args.decode_fps_per_core * args.job_decode_ratio
-    core_hours = sum(costs) / core_fps / 3600
-    print(f"  total: {sum(costs) / 1e6:.1f} M frame-decodes at {core_fps:.1f} frames/s per core = {core_hours:.0f} core-hours")
+    total_frames = sum(i.frames for _, i in films)
+    decoded = sum(t["decoded"] for t in tasks)
+    core_hours = sum(costs) / 3600
+    print(f"  decoded frames: {decoded / 1e6:.1f} M of {total_frames / 1e6:.1f} M ({100 * decoded / total_frames:.0f}%; "
+          f"the seed's per-extraction seeks decode {seed_decoded / 1e6:.1f} M)")
+    print(f"  total: {core_hours:.0f} core-hours = {3600 * core_hours / extractions:.2f} core-s per extraction")
     rows = []
     for n in args.nodes:
         cores = n * args.cores_per_node
         # the longest task bounds the tail: makespan >= max(total/cores, max task)
-        hours = max(core_hours / cores, max(costs) / core_fps / 3600)
+        hours = max(core_hours / cores, max(costs) / 3600)
         cost = hours * n * args.node_price
         rows.append((n, hours, cost))
         print(f"  {n} nodes x {args.cores_per_node} cores: {hours:.1f} h, ${cost:.0f} "

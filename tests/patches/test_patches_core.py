@@ -5,9 +5,10 @@ import pytest
 
 from vidray.io.png import encode_png, read_png, write_png_bytes
 from vidray.patches.crops import crop_window, downscale, make_patch_set
-from vidray.patches.decode import hdr_transfer, probe_video
+from vidray.patches.decode import SegmentDecoder, frame_to_array, hdr_transfer, probe_video
 from vidray.patches.formats import FORMATS
-from vidray.patches.tonemap import hable, pq_eotf, pq_inverse_eotf, tonemap_to_bt709
+from vidray.patches.tonemap import (hable, hlg_inverse_oetf, hlg_oetf, pq_eotf, pq_inverse_eotf,
+                                    tonemap_to_bt709)
 
 
 @pytest.mark.parametrize("name", ["small_540", "medium_169", "large_720", "xlarge_169", "fullhd"])
@@ -64,6 +65,28 @@ def test_hdr_detection(clips):
     assert hdr_transfer(16) == "pq" and hdr_transfer(18) == "hlg" and hdr_transfer(1) is None
     assert probe_video(clips["pq"]).hdr == "pq"
     assert probe_video(clips["h264"]).hdr is None and probe_video(clips["hevc"]).hdr is None
+
+
+def test_hlg_reference_white_is_pq_203_nits():
+    """BT.2408: 75 % HLG on a 1000-nit display is 203 nits; both must tone-map to the same grey."""
+    hlg = np.full((1, 1, 3), round(0.75 * 65535), np.uint16)
+    pq = np.full((1, 1, 3), round(float(pq_inverse_eotf(203.0)) * 65535), np.uint16)
+    assert abs(int(tonemap_to_bt709(hlg, "hlg")[0, 0, 0]) - int(tonemap_to_bt709(pq, "pq")[0, 0, 0])) <= 1
+    assert np.abs(hlg_inverse_oetf(hlg_oetf(np.linspace(0, 1, 101))) - np.linspace(0, 1, 101)).max() < 1e-6
+
+
+def test_hlg_clip_tonemaps_like_the_same_light_in_pq(clips):
+    """An HLG clip of the PQ test scene's light (inverse OOTF) is detected as HLG and tone-maps to the PQ result."""
+    assert probe_video(clips["hlg"]).hdr == "hlg"
+    out = {}
+    for name in ("pq", "hlg"):
+        dec = SegmentDecoder(clips[name], 25.0)
+        frame = next(f for i, f in dec.frames_from(10) if i == 10)
+        out[name] = tonemap_to_bt709(frame_to_array(frame, (600, 600), name), name).astype(int)
+        dec.close()
+    diff = np.abs(out["hlg"] - out["pq"])
+    assert diff.mean() < 4, diff.mean()  # measured 1.9 (10-bit coding, 4:2:0); without the OOTF it is 20
+    assert out["hlg"].std() > 20  # a real picture, not a flat field
 
 
 def test_png_round_trip(tmp_path):

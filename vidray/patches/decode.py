@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from fractions import Fraction
-from typing import Iterator
+from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -62,48 +62,145 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
 
 
 class SegmentDecoder:
-    """Decode frames of one open video forward from a frame index, yielding (index, av.VideoFrame)."""
+    """Decode the frames of one open video that a caller wants, yielding (index, av.VideoFrame).
+
+    Decoding is sparse: packets are demuxed a GOP (keyframe to keyframe) at a time and a GOP is
+    decoded only if it holds a wanted frame; inside it, non-reference frames nobody wants are
+    skipped (``skip_frame=NONREF``), and a long gap to the next wanted frame is crossed by seeking.
+    Wanted frames come out bit-identical to a full decode: every reference frame they depend on is
+    decoded, and the decoder is flushed wherever packets were left out.
+    """
 
     def __init__(self, path: str | os.PathLike, fps: float, threads: int = 1):
         self.path = str(path)
         self.container, self.stream = open_video(path)
         self.stream.thread_type = "AUTO" if threads > 1 else "SLICE"
-        self.stream.codec_context.thread_count = threads
+        self.codec = self.stream.codec_context
+        self.codec.thread_count = threads
         self.fps = fps
         self.reformatter = VideoReformatter()
         self.tb = self.stream.time_base or Fraction(1, 90000)
         self.start_pts = self.stream.start_time or 0
+        self.position = -1  # highest frame index whose packet was read (decoded or skipped)
+        self.decoded = 0  # frames the codec produced (for benchmarks and tests)
+        self._last: int | None = None
+
+    def _index(self, pts: int | None) -> int | None:
+        if pts is None:
+            return None
+        return int(round(float((pts - self.start_pts) * self.tb) * self.fps))
 
     def index_of(self, frame: av.VideoFrame) -> int | None:
         """The frame's index in the video (constant frame rate assumed), from its pts."""
-        if frame.pts is None:
-            return None
-        return int(round(float((frame.pts - self.start_pts) * self.tb) * self.fps))
+        return self._index(frame.pts)
 
     def frames_from(self, start: int) -> Iterator[tuple[int, av.VideoFrame]]:
-        """Yield (index, frame) for frames with index >= start, seeking to the keyframe before ``start``."""
+        """Yield every frame with index >= start, in order."""
+        return self.wanted_frames(start, lambda i: max(i, start))
+
+    def _seek(self, start: int) -> Iterator[av.Packet]:
+        """Packets from the keyframe at or before frame ``start`` on (backing off where a seek lands late)."""
         back = 1.0
         while True:
             target = start / self.fps - back
-            if target > 0:
-                self.container.seek(self.start_pts + int(target / self.tb), stream=self.stream, backward=True)
-            else:
-                self.container.seek(self.start_pts, stream=self.stream, backward=True)
-            it = self.container.decode(self.stream)
-            first, previous = True, None
-            for frame in it:
-                idx = self.index_of(frame)
-                idx = previous + 1 if idx is None and previous is not None else idx
-                if idx is None:
-                    continue
-                if first and idx > start and target > 0:
-                    break  # landed after the wanted frame: seek further back
-                first, previous = False, idx
-                if idx >= start:
-                    yield idx, frame
-            else:
+            offset = int(target / self.tb) if target > 0 else 0
+            self.container.seek(self.start_pts + offset, stream=self.stream, backward=True)
+            self.codec.flush_buffers()
+            packets = self.container.demux(self.stream)
+            first = next((p for p in packets if p.size), None)
+            idx = None if first is None else self._index(first.pts)
+            if target <= 0 or idx is None or idx <= start:
+                if first is not None:
+                    yield first
+                yield from packets
                 return
-            back = back * 4
+            back *= 4  # landed after the wanted frame (sparse keyframes, open GOP): seek further back
+
+    def wanted_frames(self, start: int, next_wanted: Callable[[int], int | None],
+                      seek_gap: float = 4.0) -> Iterator[tuple[int, av.VideoFrame]]:
+        """Yield (index, frame) for the frames from ``start`` on that the caller wants, in order.
+
+        ``next_wanted(i)`` is the smallest wanted index >= i (None: nothing more); it is asked
+        again as decoding moves on, so the caller may add windows ahead of :attr:`position`.
+        A gap of more than ``seek_gap`` seconds (and two GOPs) to the next wanted frame is seeked over.
+        """
+        gop: list[av.Packet] = []
+        gop_len = 0  # longest GOP seen, in frames
+        live = False  # the codec has decoded the packets just before the current GOP
+        packets = self._seek(start)
+        while True:
+            packet = next(packets, None)
+            eof = packet is None
+            if not eof and not packet.size:
+                continue
+            idx = None if eof else self._index(packet.pts)
+            if gop and (eof or packet.is_keyframe):
+                hi = None if eof else (idx - 1 if idx is not None else None)
+                first = self._gop_start(gop)
+                nxt = next_wanted(max(start, first if first is not None else start))
+                needed = nxt is not None and (first is None or hi is None or nxt <= hi or
+                                              any(p.pts is None for p in gop))
+                if needed:
+                    if not live:
+                        self.codec.flush_buffers()
+                    live = yield from self._decode(gop, start, next_wanted, hi)
+                elif live:
+                    yield from self._drain(start, next_wanted)
+                    live = False
+                if first is not None and idx is not None:
+                    gop_len = max(gop_len, idx - first)
+                gop = []
+                if nxt is None:
+                    if live:
+                        yield from self._drain(start, next_wanted)
+                    return
+                if not live and idx is not None and nxt - idx > max(seek_gap * self.fps, 2 * gop_len):
+                    start = max(start, nxt)  # far ahead: seek instead of reading every packet
+                    packets = self._seek(start)
+                    continue
+            if eof:
+                if live:
+                    yield from self._drain(start, next_wanted)
+                return
+            if idx is not None:
+                self.position = max(self.position, idx)
+            gop.append(packet)
+
+    def _gop_start(self, gop: list[av.Packet]) -> int | None:
+        known = [self._index(p.pts) for p in gop if p.pts is not None]
+        return min(known) if known else None
+
+    def _decode(self, gop, start, next_wanted, hi):
+        """Decode one GOP's packets; stop (and flush) once every wanted frame up to ``hi`` is out.
+        Returns whether the codec is still live (holds the GOP's end for the next one)."""
+        try:
+            for packet in gop:
+                idx = self._index(packet.pts)
+                self.codec.skip_frame = "DEFAULT" if idx is None or next_wanted(idx) == idx else "NONREF"
+                yield from self._emit(self.codec.decode(packet), start, next_wanted)
+                if self._last is not None:
+                    nxt = next_wanted(max(start, self._last + 1))
+                    if nxt is None or (hi is not None and nxt > hi):  # the rest of the GOP is not needed
+                        self.codec.flush_buffers()
+                        return False
+        finally:
+            self.codec.skip_frame = "DEFAULT"
+        return True
+
+    def _drain(self, start, next_wanted):
+        yield from self._emit(self.codec.decode(None), start, next_wanted)
+        self.codec.flush_buffers()
+
+    def _emit(self, frames, start, next_wanted):
+        for frame in frames:
+            self.decoded += 1
+            idx = self.index_of(frame)
+            idx = self._last + 1 if idx is None and self._last is not None else idx
+            if idx is None:
+                continue
+            self._last = idx
+            if idx >= start and next_wanted(idx) == idx:
+                yield idx, frame
 
     def close(self) -> None:
         """Release the file."""

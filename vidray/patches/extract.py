@@ -1,8 +1,9 @@
 """One (video, segment) work item: decode forward once, cut every planned window, write its PNGs.
 
 Windows that cannot be completed (decode error, gap, too-small PNG) move forward by the retry
-skip up to the retry limit, then become a failed record with the reason. Only frames inside a
-pending window are converted; at most the frames of the open windows are held.
+skip up to the retry limit, then become a failed record with the reason. The decoder skips
+GOPs and non-reference frames no pending window needs; only window frames are converted to RGB,
+and at most the frames of the open windows are held.
 """
 
 from __future__ import annotations
@@ -92,23 +93,29 @@ def extract_segment(item: dict, settings: dict, root: str) -> list[dict]:
             record(w, "failed", exc.reason)
         return records
     buffer: dict[int, np.ndarray] = {}
+
+    def next_wanted(i: int) -> int | None:  # the decoder skips every frame no pending window holds
+        starts = [max(w.first, i) for w in pending if w.last >= i]
+        return min(starts) if starts else None
+
     try:
         while pending:
             start = min(w.first for w in pending)
             last = None
             error = None
+            restart = False  # a retry moved a window onto frames the decoder has already passed
             try:
-                for idx, frame in decoder.frames_from(start):
+                for idx, frame in decoder.wanted_frames(start, next_wanted):
                     last = idx
-                    if any(w.first <= idx <= w.last for w in pending):
-                        buffer[idx] = frame_to_array(frame, size, hdr, decoder.reformatter)
+                    buffer[idx] = frame_to_array(frame, size, hdr, decoder.reformatter)
                     for w in [w for w in pending if w.last <= idx]:
                         pending.remove(w)
                         try:
                             _finish(w, buffer, hdr, settings, root, record)
                         except WindowRejected as exc:
                             retry_or_fail(w, str(exc))
-                    if not pending:
+                            restart |= w in pending and w.first <= decoder.position
+                    if not pending or restart:
                         break
                     low = min(w.first for w in pending)
                     for k in [k for k in buffer if k < low]:
@@ -118,6 +125,8 @@ def extract_segment(item: dict, settings: dict, root: str) -> list[dict]:
             if not pending:
                 break
             buffer.clear()
+            if restart and error is None:
+                continue
             if error is None:  # end of file: moving forward cannot help, fail what is left
                 end = "no frame" if last is None else f"last frame {last}"
                 for w in list(pending):

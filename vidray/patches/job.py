@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
 
 from vidray.errors import ConfigError, InputError
@@ -54,6 +55,7 @@ class PatchesSummary:
 
 def extract_batch(batch: dict, *, root: str) -> dict:
     """Ray Data UDF: run each (video, segment) task of the batch; one JSON record per window out."""
+    cv2.setNumThreads(1)  # one task = one core: OpenCV's own thread pool would oversubscribe the node
     out = []
     for text in batch["task"]:
         task = json.loads(str(text))

@@ -36,6 +36,13 @@ def hlg_inverse_oetf(e: np.ndarray) -> np.ndarray:
     return np.where(e <= 0.5, e * e / 3, (np.exp((e - c) / a) + b) / 12).astype(np.float32)
 
 
+def hlg_oetf(scene: np.ndarray) -> np.ndarray:
+    """Scene light in [0,1] → ARIB STD-B67 signal in [0,1] (used to make test clips)."""
+    a, b, c = 0.17883277, 0.28466892, 0.55991073
+    x = np.clip(np.asarray(scene, np.float64), 0, 1)
+    return np.where(x <= 1 / 12, np.sqrt(3 * x), a * np.log(np.maximum(12 * x - b, 1e-12)) + c)
+
+
 @functools.lru_cache(maxsize=4)
 def linear_lut(transfer: str) -> np.ndarray:
     """16-bit code value → linear light (1.0 = 100 nits for PQ; scene light for HLG): float32 [65536]."""
@@ -75,14 +82,47 @@ def bt1886_inverse_eotf(x: np.ndarray) -> np.ndarray:
     return np.power(np.clip(x, 0, 1), np.float32(1 / 2.4))
 
 
+@functools.lru_cache(maxsize=1)
+def _encode_lut() -> np.ndarray:
+    """uint8 bt709 code of display light x in [0,1], indexed by ``float32(x).view(int32) >> 8`` (a float with its
+    low 8 mantissa bits dropped: relative step 2**-15, far below one output code), for a gather instead of a power."""
+    top = np.float32(1).view(np.int32) >> 8
+    mids = ((np.arange(top + 1, dtype=np.int64) << 8) | 0x80).astype(np.int32).view(np.float32)
+    return np.round(bt1886_inverse_eotf(np.minimum(mids, np.float32(1))) * 255).astype(np.uint8)
+
+
+def _encode8(x: np.ndarray, out: np.ndarray) -> None:
+    """Display light float32 → bt709 uint8 via :func:`_encode_lut` (x clipped to [0,1])."""
+    np.clip(x, 0, 1, out=x)
+    np.take(_encode_lut(), x.view(np.int32) >> 8, out=out)
+
+
+CHUNK = 1 << 16  # pixels per pass: planar float32 chunks stay in cache
+
+
 def tonemap_to_bt709(rgb16: np.ndarray, transfer: str, curve: str = "hable", peak_nits: float = 1000.0) -> np.ndarray:
-    """bt2020 PQ/HLG RGB uint16 [...,3] (full range) → SDR bt709 RGB uint8 [...,3]."""
-    lin = linear_lut(transfer)[rgb16]
-    if transfer == "hlg":  # display light via the bt2100 OOTF at a 1000-nit display, gamma 1.2
-        ys = lin @ np.array([0.2627, 0.6780, 0.0593], np.float32)
-        lin = lin * (1000 / REFERENCE_WHITE * np.power(np.maximum(ys, 1e-6), 0.2))[..., None]
-    lin = lin @ BT2020_TO_BT709.T
-    sig = np.maximum(lin.max(axis=-1), 1e-6)
+    """bt2020 PQ/HLG RGB uint16 [...,3] (full range) → SDR bt709 RGB uint8 [...,3].
+
+    Works in cache-sized chunks, one plane per channel (numpy reductions over a length-3 axis and
+    float powers are what made the straightforward version slow)."""
+    lut = linear_lut(transfer)
+    src = np.ascontiguousarray(rgb16).reshape(-1, 3)
+    out = np.empty(src.shape, np.uint8)
     peak = np.float32(peak_nits / REFERENCE_WHITE)
-    lin = lin * (tone_curve(sig, curve, peak) / sig)[..., None]
-    return np.round(bt1886_inverse_eotf(lin) * 255).astype(np.uint8)
+    m = BT2020_TO_BT709
+    for s in range(0, len(src), CHUNK):
+        block = src[s:s + CHUNK]
+        r, g, b = (lut[block[:, k]] for k in range(3))
+        if transfer == "hlg":  # display light via the bt2100 OOTF at a 1000-nit display, gamma 1.2
+            ys = np.maximum(r * np.float32(0.2627) + g * np.float32(0.6780) + b * np.float32(0.0593), 1e-6)
+            gain = np.float32(1000 / REFERENCE_WHITE) * np.power(ys, np.float32(0.2))
+            r, g, b = r * gain, g * gain, b * gain
+        planes = [r * m[k, 0] + g * m[k, 1] + b * m[k, 2] for k in range(3)]
+        sig = np.maximum(np.maximum(np.maximum(planes[0], planes[1]), planes[2]), np.float32(1e-6))
+        scale = tone_curve(sig, curve, peak) / sig
+        for k in range(3):
+            plane = planes[k] * scale
+            col = np.empty(len(block), np.uint8)
+            _encode8(plane, col)
+            out[s:s + CHUNK, k] = col
+    return out.reshape(rgb16.shape)
