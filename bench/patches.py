@@ -122,6 +122,30 @@ def run_vidray(cfg, out: Path, workers: int) -> float:
     return time.perf_counter() - t0
 
 
+def task_peak_rss(path: Path, frames: int) -> tuple[float, float]:
+    """(MB after imports, peak MB) of a fresh process running the whole clip as one work item."""
+    code = f"""
+import resource, sys, tempfile
+sys.path[:0] = [{str(Path(__file__).parent)!r}, {str(Path(__file__).parent.parent)!r}]
+import patches as B
+from pathlib import Path
+from vidray.patches.decode import probe_video
+from vidray.patches.extract import extract_segment
+from vidray.patches.job import task_settings
+from vidray.patches.plan import plan_segments, plan_video
+cfg = B.config_for(Path({str(path)!r}), {frames}, segments=1)
+info = probe_video(cfg.videos[0].path)
+plan = plan_video(cfg.videos[0], info, cfg)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for item in plan_segments(plan, info, cfg.base_settings.segment_seconds):
+    assert all(r["status"] == "ok" for r in extract_segment(item, task_settings(info, plan, cfg.base_settings),
+                                                             tempfile.mkdtemp()))
+print(base / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    return float(out[-2]), float(out[-1])
+
+
 def run_seed(cfg, out: Path) -> float:
     """The seed's method: per extraction one ffmpeg process (seek, 7 frames → PNGs in a temp dir, scale UHD to
     1920x1080, tone-map HDR), then read the PNGs back, crop, downscale by 3, stack and write."""
@@ -213,6 +237,12 @@ def main() -> int:
             seed_txt = f"seed {t_seed:.2f}s" if t_seed is not None else "seed skipped (no /usr/bin/ffmpeg)"
             print(f"{name}: {frames} frames, {n} extractions | decode-all {t_dec:.2f}s ({frames / t_dec:.1f} fps) | "
                   f"vidray 1w {t1:.2f}s, 2w {t2:.2f}s | {seed_txt}", flush=True)
+        half = make_clip(args.cache / f"h264_1080_g50_{args.frames_1080 // 2}.mp4", args.frames_1080 // 2, 1920, 1080,
+                         "libx264")
+        (b1, p1), (b2, p2) = task_peak_rss(half, args.frames_1080 // 2), task_peak_rss(clips[0][1], args.frames_1080)
+        print(f"memory of one work item (1080p, one window per {DENSITY} frames, fresh process): "
+              f"{args.frames_1080 // 2} frames peak {p1:.0f} MB, {args.frames_1080} frames peak {p2:.0f} MB "
+              f"(imports {b1:.0f} MB)")
         mad = tonemap_difference(clips[2][1], "pq") if have_ffmpeg else None
         mad_hlg = tonemap_difference(hlg, "hlg") if have_ffmpeg else None
         print("tone-map vs ffmpeg zscale+tonemap(hable, peak 1000 nits): " +

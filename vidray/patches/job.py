@@ -63,6 +63,14 @@ def extract_batch(batch: dict, *, root: str) -> dict:
     return {"record": np.array([json.dumps(r, sort_keys=True) for r in out], dtype=object)}
 
 
+def task_settings(info, plan, bs) -> dict:
+    """What :func:`vidray.patches.extract.extract_segment` needs besides its work item (JSON-able)."""
+    return {"video_info": {"path": info.path, "fps": info.fps, "hdr": info.hdr},
+            "work_size": list(plan.work_size), "retry_attempts": bs.retry_attempts,
+            "retry_skip_seconds": bs.retry_skip_seconds, "min_file_size": bs.min_file_size,
+            "tone_curve": bs.tone_curve, "hdr_peak_nits": bs.hdr_peak_nits, "png_compression": bs.png_compression}
+
+
 def _probe_all(paths: list[str]) -> list:
     def probe(path):
         try:
@@ -113,11 +121,7 @@ def run_patches(cfg: PatchesConfig, output=None, *, workers: int | None = None, 
         for e in plan.extractions:
             categories.setdefault(e["category"], set()).add(e["format"])
             planned_keys.add(e["key"])
-        settings = {"video_info": {"path": info.path, "fps": info.fps, "hdr": info.hdr},
-                    "work_size": list(plan.work_size), "retry_attempts": bs.retry_attempts,
-                    "retry_skip_seconds": bs.retry_skip_seconds, "min_file_size": bs.min_file_size,
-                    "tone_curve": bs.tone_curve, "hdr_peak_nits": bs.hdr_peak_nits,
-                    "png_compression": bs.png_compression}
+        settings = task_settings(info, plan, bs)
         for item in plan_segments(plan, info, bs.segment_seconds, done=set(manifest.records)):
             tasks.append(json.dumps({"item": item, "settings": settings}))
     for cat, fmts in categories.items():
