@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
+# RAY_TRAIN_HEALTH_CHECK_INTERVAL_S is left at Ray's default (2 s): the tests' 0.1 s makes the controller
+# poll the worker 10x a second, which is not what a user's run does.
 
 import numpy as np
 import torch
@@ -40,8 +41,9 @@ def make_data(root: Path, n_train: int, n_test: int) -> Path:
     return root
 
 
-def plain_loop(cfg: TrainConfig, threads: int) -> tuple[list[float], list[float]]:
-    """The same epochs without Ray: train, validate, save a checkpoint; (wall s per epoch, train-only s)."""
+def plain_loop(cfg: TrainConfig, threads: int) -> tuple[list[float], list[dict]]:
+    """The same epochs without Ray: train, validate, save a checkpoint; (wall s per epoch, train_one_epoch's
+    stats per epoch: seconds, cpu_seconds, runq_seconds)."""
     torch.set_num_threads(threads)
     torch.manual_seed(cfg.seed)
     device = torch.device("cuda" if cfg.gpu else "cpu")
@@ -61,8 +63,12 @@ def plain_loop(cfg: TrainConfig, threads: int) -> tuple[list[float], list[float]
             reduce_validation(validate(model, val_loader, loss_fn, cfg, device), device)
             save_state(d, model, optimizer, scheduler, epoch, {}, [])
             times.append(time.perf_counter() - start)
-            train_times.append(stats["seconds"])
+            train_times.append({k: stats[k] for k in ("seconds", "cpu_seconds", "runq_seconds")})
     return times, train_times
+
+
+def med(rows: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rows)
 
 
 def ray_epochs(cfg: TrainConfig) -> tuple[list[float], list[dict]]:
@@ -82,6 +88,7 @@ def main() -> None:
     p.add_argument("--quality-sequences", type=int, default=1000)
     p.add_argument("--quality-epochs", type=int, default=3)
     p.add_argument("--quality-preset", default="small")
+    p.add_argument("--rounds", type=int, default=3, help="alternating plain / Ray Train blocks (overhead runs)")
     p.add_argument("--skip-quality", action="store_true")
     p.add_argument("--gpu", action="store_true")
     args = p.parse_args()
@@ -96,17 +103,40 @@ def main() -> None:
         base = from_dict(TrainConfig, {"model": args.model, "preset": args.preset, "data": str(data),
                                        "epochs": args.epochs, "batch_size": args.batch_size, "gpu": args.gpu,
                                        "storage": str(tmp / "runs"), "num_workers": 1})
-        plain, plain_train = plain_loop(base, threads=1)
-        one, hist1 = ray_epochs(dataclasses.replace(base, run_name="w1"))
-        plain_epoch, ray_epoch = statistics.median(plain[1:]), statistics.median(one)
-        plain_steps = statistics.median(plain_train[1:])
-        ray_steps = statistics.median(r["epoch_seconds"] for r in hist1[1:])
+        # Plain and Ray Train blocks alternate (plain first, then Ray first, ...) with Ray up the whole
+        # time, so both see the same background load; the machine may be shared, so each epoch also
+        # records the loop thread's CPU seconds and its wait for a CPU (runq) to tell load from overhead.
+        plain, plain_train, one, ray_train, round_overheads = [], [], [], [], []
+        for r in range(args.rounds):
+            block = {}
+            for what in (("plain", "ray") if r % 2 == 0 else ("ray", "plain")):
+                if what == "plain":
+                    times, stats = plain_loop(base, threads=1)
+                    plain += times[1:]
+                    block[what] = stats[1:]
+                else:
+                    walls, hist = ray_epochs(dataclasses.replace(base, run_name=f"w1-{r}"))
+                    one += walls
+                    block[what] = [{"seconds": h["epoch_seconds"], "cpu_seconds": h["epoch_cpu_seconds"],
+                                    "runq_seconds": h["epoch_runq_seconds"]} for h in hist[1:]]
+            plain_train += block["plain"]
+            ray_train += block["ray"]
+            round_overheads.append(100 * (med(block["ray"], "seconds") / med(block["plain"], "seconds") - 1))
+        plain_epoch, ray_epoch = statistics.median(plain), statistics.median(one)
+        plain_steps, ray_steps = med(plain_train, "seconds"), med(ray_train, "seconds")
         ratio, loop_ratio = plain_epoch / ray_epoch, plain_steps / ray_steps
+        cpu_ratio = med(plain_train, "cpu_seconds") / med(ray_train, "cpu_seconds")
         n = len(build_datasets(base)[0])
         print(f"{args.model}/{args.preset}, {n} train sequences, batch {args.batch_size}, 1 thread per worker, "
-              f"{args.epochs} epochs (median of epochs 2..):")
+              f"{args.epochs} epochs x {args.rounds} alternating rounds (medians of epochs 2..); nice: plain "
+              f"{os.nice(0)}, Ray workers {os.environ.get('RAY_worker_niceness', '15 (Ray default)')}:")
         print(f"  training steps only   : plain {n / plain_steps:7.1f} samples/s, Ray Train worker "
-              f"{n / ray_steps:7.1f} samples/s  ratio {loop_ratio:.3f} (overhead {100 * (1 / loop_ratio - 1):+.1f}%)")
+              f"{n / ray_steps:7.1f} samples/s  ratio {loop_ratio:.3f} (overhead {100 * (1 / loop_ratio - 1):+.1f}%; "
+              f"per round {', '.join(f'{o:+.1f}%' for o in round_overheads)})")
+        for name, rows in (("plain", plain_train), ("Ray  ", ray_train)):
+            print(f"    {name}: per epoch {med(rows, 'seconds'):.3f} s wall, {med(rows, 'cpu_seconds'):.3f} s CPU, "
+                  f"{med(rows, 'runq_seconds'):.3f} s waiting for a CPU (other processes)")
+        print(f"    CPU seconds per epoch ray/plain {1 / cpu_ratio:.3f} ({100 * (1 / cpu_ratio - 1):+.1f}%)")
         print(f"  whole epoch (train + validate + checkpoint + report):")
         print(f"  plain PyTorch loop    : {plain_epoch:6.2f} s/epoch  ({n / plain_epoch:7.1f} samples/s)")
         print(f"  Ray Train, 1 worker   : {ray_epoch:6.2f} s/epoch  ({n / ray_epoch:7.1f} samples/s)  "
@@ -134,6 +164,7 @@ def main() -> None:
                       f"(SSIM {last['val_ssim']:.3f} vs {last['baseline_ssim']:.3f})")
     q = " ".join(f"{m}_mse={v:.1f}/copy_last={b:.1f}" for m, v, b, _ in quality)
     print(f"RESULT train: steps ray/plain={loop_ratio:.3f} ({100 * (1 / loop_ratio - 1):+.1f}%) "
+          f"steps_cpu ray/plain={cpu_ratio:.3f} ({100 * (1 / cpu_ratio - 1):+.1f}%) "
           f"epoch ray/plain={ratio:.3f} ({100 * (1 / ratio - 1):+.1f}%) 2w/1w={scaling:.2f} {q}")
 
 

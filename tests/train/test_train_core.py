@@ -13,7 +13,8 @@ from vidray.errors import ConfigError, InputError
 from vidray.config import from_dict
 from vidray.models import build
 from vidray.train.config import TrainConfig
-from vidray.train.loop import NonFiniteLoss, build_loss, make_optimizer, reduce_validation, train_one_epoch, validate
+from vidray.train.loop import (NonFiniteLoss, build_loss, make_optimizer, reduce_validation, thread_times,
+                               train_one_epoch, validate)
 from vidray.train.tasks import TASKS, build_datasets, model_kwargs
 
 
@@ -112,3 +113,20 @@ def test_vsr_pairs_from_a_patch_folder(tmp_path):
     # the LR crop is the GT crop's area-downscale: aligned
     gt_small = torch.nn.functional.avg_pool2d(gt[None], 3)[0]
     assert (gt_small - lr[2]).abs().mean() < 2 / 255
+
+
+def test_thread_times_count_this_threads_cpu_and_wait():
+    """The benchmark's CPU/wait split: CPU time grows with work done by this thread, not with sleeping."""
+    import time
+
+    cpu0, wait0 = thread_times()
+    time.sleep(0.2)
+    cpu1, wait1 = thread_times()
+    x = 0
+    deadline = time.perf_counter() + 0.3
+    while time.perf_counter() < deadline:
+        x += 1
+    cpu2, wait2 = thread_times()
+    assert cpu1 - cpu0 < 0.1  # sleeping is neither CPU nor waiting for one
+    assert 0.3 - (wait2 - wait1) - 0.05 < cpu2 - cpu1 <= 0.35  # busy 0.3 s wall = CPU + time waiting for a CPU
+    assert wait2 >= wait1 >= wait0 >= 0

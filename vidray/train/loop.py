@@ -64,15 +64,29 @@ def _all_ranks_any(flag: bool, device) -> bool:
     return bool(t.item() > 0)
 
 
+def thread_times() -> tuple[float, float]:
+    """(CPU seconds this thread has run, seconds it has waited runnable for a CPU). The wait comes from
+    Linux's ``/proc/thread-self/schedstat`` (NaN elsewhere): it shows when another process held the CPU,
+    which is how the benchmark tells a slower loop from a busy machine."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            run_ns, wait_ns = f.read().split()[:2]
+        return int(run_ns) / 1e9, int(wait_ns) / 1e9
+    except (OSError, ValueError):
+        return time.thread_time(), float("nan")
+
+
 def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, cfg, device, epoch: int,
                     global_step: int = 0) -> dict:
-    """One pass over ``loader``; returns ``{train_loss, steps, samples, seconds, indices}``.
+    """One pass over ``loader``; returns ``{train_loss, steps, samples, seconds, cpu_seconds,
+    runq_seconds, indices}`` (wall, this thread's CPU, and its wait for a CPU; see :func:`thread_times`).
 
     Raises :class:`NonFiniteLoss` on every rank at once when any rank's loss is not finite.
     """
     task = TASKS[cfg.model]
     model.train()
     total, steps, samples, indices = 0.0, 0, 0, []
+    cpu0, runq0 = thread_times()
     start = time.perf_counter()
     for step, batch in enumerate(loader):
         batch = to_device(batch, device)
@@ -92,8 +106,10 @@ def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, cfg, device, e
         steps += 1
         samples += len(batch[1])
         indices.extend(int(i) for i in batch[1])
-    return {"train_loss": total / max(steps, 1), "steps": steps, "samples": samples,
-            "seconds": time.perf_counter() - start, "indices": indices}
+    seconds = time.perf_counter() - start
+    cpu1, runq1 = thread_times()
+    return {"train_loss": total / max(steps, 1), "steps": steps, "samples": samples, "seconds": seconds,
+            "cpu_seconds": cpu1 - cpu0, "runq_seconds": runq1 - runq0, "indices": indices}
 
 
 @torch.no_grad()
@@ -213,6 +229,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
         val = reduce_validation(validate(model, val_loader, loss_fn, cfg, device), device)
         row = {"epoch": epoch, "train_loss": _mean_over_ranks(stats["train_loss"], device),
                "lr": scheduler.get_last_lr()[0], "epoch_seconds": stats["seconds"],
+               "epoch_cpu_seconds": stats["cpu_seconds"], "epoch_runq_seconds": stats["runq_seconds"],
                "train_samples_per_s": stats["samples"] * world / max(stats["seconds"], 1e-9),
                "shard_overlap": overlap, "shard_coverage": coverage, **val, "reported_at": time.time()}
         history.append(row)
