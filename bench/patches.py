@@ -125,7 +125,7 @@ def run_vidray(cfg, out: Path, workers: int) -> float:
 def task_peak_rss(path: Path, frames: int) -> tuple[float, float]:
     """(MB after imports, peak MB) of a fresh process running the whole clip as one work item."""
     code = f"""
-import resource, sys, tempfile
+import sys, tempfile
 sys.path[:0] = [{str(Path(__file__).parent)!r}, {str(Path(__file__).parent.parent)!r}]
 import patches as B
 from pathlib import Path
@@ -136,11 +136,13 @@ from vidray.patches.plan import plan_segments, plan_video
 cfg = B.config_for(Path({str(path)!r}), {frames}, segments=1)
 info = probe_video(cfg.videos[0].path)
 plan = plan_video(cfg.videos[0], info, cfg)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm():  # peak RSS of this process image in MB (ru_maxrss would include the forked parent's)
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
+base = hwm()
 for item in plan_segments(plan, info, cfg.base_settings.segment_seconds):
     assert all(r["status"] == "ok" for r in extract_segment(item, task_settings(info, plan, cfg.base_settings),
                                                              tempfile.mkdtemp()))
-print(base / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(base, hwm())
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     return float(out[-2]), float(out[-1])

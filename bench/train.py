@@ -9,8 +9,8 @@ the copy-last-frame baseline (MSE in OpenSTL units: summed over the 64x64 pixels
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
-import logging
 import os
 import statistics
 import tempfile
@@ -32,6 +32,7 @@ from vidray.train.config import TrainConfig
 from vidray.train.loop import build_loss, make_optimizer, reduce_validation, save_state, train_one_epoch, validate
 from vidray.train.tasks import build_datasets, model_kwargs
 from vidray.train.trainer import run_training
+from vidray.runtime import ray_session
 
 
 def make_data(root: Path, n_train: int, n_test: int) -> Path:
@@ -95,7 +96,10 @@ def main() -> None:
 
     import ray
 
-    ray.init(include_dashboard=False, logging_level=logging.WARNING)
+    # as `vidray train` does: local Ray with the dashboard on 127.0.0.1 (Train V2's placement-group
+    # cleaner queries the state API it serves)
+    session = contextlib.ExitStack()
+    session.enter_context(ray_session(dashboard=True))
     cpus = int(ray.cluster_resources().get("CPU", 1))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -166,6 +170,7 @@ def main() -> None:
     print(f"RESULT train: steps ray/plain={loop_ratio:.3f} ({100 * (1 / loop_ratio - 1):+.1f}%) "
           f"steps_cpu ray/plain={cpu_ratio:.3f} ({100 * (1 / cpu_ratio - 1):+.1f}%) "
           f"epoch ray/plain={ratio:.3f} ({100 * (1 / ratio - 1):+.1f}%) 2w/1w={scaling:.2f} {q}")
+    session.close()
 
 
 if __name__ == "__main__":
