@@ -84,3 +84,14 @@ def test_frames_from_yields_every_frame(gop_clips):
     dec.close()
     assert [i for i, _ in got] == list(range(30, len(full)))
     assert all(np.array_equal(a, full[i]) for i, a in got)
+
+
+def test_decoder_reused_for_an_earlier_window(gop_clips):
+    """A second pass that seeks back (as a retry does) decodes its frames like the first."""
+    full = full_decode(gop_clips["h264_closed"])
+    dec = SegmentDecoder(gop_clips["h264_closed"], 25.0)
+    for first in (70, 20, 45):
+        got = {i: f.to_ndarray() for i, f in dec.wanted_frames(first, lambda i, a=first: max(a, i) if i <= a + 6 else None)}
+        assert sorted(got) == list(range(first, first + 7))
+        assert all(np.array_equal(got[i], full[i]) for i in got)
+    dec.close()

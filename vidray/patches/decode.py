@@ -85,6 +85,11 @@ class SegmentDecoder:
         self.decoded = 0  # frames the codec produced (for benchmarks and tests)
         self._last: int | None = None
 
+    def _flush(self) -> None:
+        """Reset the codec (after a seek or left-out packets); frame order restarts there."""
+        self.codec.flush_buffers()
+        self._last = None
+
     def _index(self, pts: int | None) -> int | None:
         if pts is None:
             return None
@@ -105,7 +110,7 @@ class SegmentDecoder:
             target = start / self.fps - back
             offset = int(target / self.tb) if target > 0 else 0
             self.container.seek(self.start_pts + offset, stream=self.stream, backward=True)
-            self.codec.flush_buffers()
+            self._flush()
             packets = self.container.demux(self.stream)
             first = next((p for p in packets if p.size), None)
             idx = None if first is None else self._index(first.pts)
@@ -142,7 +147,7 @@ class SegmentDecoder:
                                               any(p.pts is None for p in gop))
                 if needed:
                     if not live:
-                        self.codec.flush_buffers()
+                        self._flush()
                     live = yield from self._decode(gop, start, next_wanted, hi)
                 elif live:
                     yield from self._drain(start, next_wanted)
@@ -181,7 +186,7 @@ class SegmentDecoder:
                 if self._last is not None:
                     nxt = next_wanted(max(start, self._last + 1))
                     if nxt is None or (hi is not None and nxt > hi):  # the rest of the GOP is not needed
-                        self.codec.flush_buffers()
+                        self._flush()
                         return False
         finally:
             self.codec.skip_frame = "DEFAULT"
@@ -189,7 +194,7 @@ class SegmentDecoder:
 
     def _drain(self, start, next_wanted):
         yield from self._emit(self.codec.decode(None), start, next_wanted)
-        self.codec.flush_buffers()
+        self._flush()
 
     def _emit(self, frames, start, next_wanted):
         for frame in frames:
