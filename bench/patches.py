@@ -30,7 +30,6 @@ import numpy as np
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 FFMPEG = "/usr/bin/ffmpeg"
-TRANSFER = {"pq": (16, "smpte2084"), "hlg": (18, "arib-std-b67")}
 DENSITY = 50  # source frames per extraction (3000 from a ~2-hour film at 25 fps ≈ 1 per 60)
 TONEMAP_VF = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0:peak={peak},"
               "zscale=t=bt709:m=bt709:r=pc,format=gbrp")
@@ -45,7 +44,8 @@ def make_clip(path: Path, frames: int, width: int, height: int, codec: str, hdr:
     """Encode a synthetic panning clip (8-bit H.264/HEVC, or 10-bit HEVC tagged bt2020 with ``hdr`` "pq"/"hlg")."""
     if path.exists():
         return path
-    from vidray.patches.tonemap import hlg_oetf, pq_inverse_eotf
+    from vidray.patches.decode import TRANSFER_TAGS as TRANSFER
+    from vidray.patches.tonemap import hlg_inverse_ootf, hlg_oetf, pq_inverse_eotf
 
     rng = np.random.default_rng(0)
     tex = cv2.resize(rng.integers(0, 256, (height // 8 + 2, (width + 4 * frames) // 8 + 2, 3), dtype=np.uint8),
@@ -72,9 +72,8 @@ def make_clip(path: Path, frames: int, width: int, height: int, codec: str, hdr:
                 nits[height // 4: height // 2, width // 4: width // 2] *= 8
                 if hdr == "pq":
                     e = pq_inverse_eotf(nits)
-                else:  # the same display light through the inverse BT.2100 OOTF (1000-nit display, gamma 1.2)
-                    ys = (np.maximum(nits @ np.array([0.2627, 0.678, 0.0593], np.float32), 1e-6) / 1000) ** (1 / 1.2)
-                    e = hlg_oetf(nits / (1000 * ys ** 0.2)[..., None])
+                else:  # the same display light through the inverse BT.2100 OOTF
+                    e = hlg_oetf(hlg_inverse_ootf(nits))
                 y = 0.2627 * e[..., 0] + 0.6780 * e[..., 1] + 0.0593 * e[..., 2]
                 cb, cr = (e[..., 2] - y) / 1.8814, (e[..., 0] - y) / 1.4746
                 sub = lambda p: p.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))

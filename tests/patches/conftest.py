@@ -10,7 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from vidray.patches.tonemap import hlg_oetf, pq_inverse_eotf
+from vidray.patches.decode import TRANSFER_TAGS
+from vidray.patches.tonemap import hlg_inverse_ootf, hlg_oetf, pq_inverse_eotf
 
 
 def moving_scene(n: int, height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -50,7 +51,7 @@ def encode_pq(path: Path, nits: np.ndarray, fps: int = 25) -> Path:
 
 def encode_hdr(path: Path, e: np.ndarray, transfer: str, fps: int = 25) -> Path:
     """Encode bt2020 R'G'B' signal frames (float [T,H,W,3] in [0,1], even size) as 10-bit HEVC tagged PQ or HLG."""
-    trc, name = {"pq": (16, "smpte2084"), "hlg": (18, "arib-std-b67")}[transfer]
+    trc, name = TRANSFER_TAGS[transfer]
     kr, kb = 0.2627, 0.0593
     y = kr * e[..., 0] + (1 - kr - kb) * e[..., 1] + kb * e[..., 2]
     cb = (e[..., 2] - y) / (2 * (1 - kb))
@@ -76,14 +77,6 @@ def encode_hdr(path: Path, e: np.ndarray, transfer: str, fps: int = 25) -> Path:
     return path
 
 
-def hlg_scene_light(nits: np.ndarray) -> np.ndarray:
-    """Display light (nits) → HLG scene light [0,1] by the inverse BT.2100 OOTF (1000-nit display, gamma 1.2),
-    so that an HLG clip of it shows the same light as the PQ clip of ``nits``."""
-    yd = np.maximum(nits @ np.array([0.2627, 0.6780, 0.0593]), 1e-9)
-    ys = (yd / 1000) ** (1 / 1.2)
-    return nits / (1000 * ys ** 0.2)[..., None]
-
-
 def pq_scene(n: int, height: int, width: int) -> np.ndarray:
     """Linear-light nits [n,H,W,3] up to ~1000 nits (mid-grey around 50 nits)."""
     sdr = moving_scene(n, height, width, seed=3).astype(np.float32) / 255
@@ -101,7 +94,7 @@ def clips(tmp_path_factory) -> dict[str, Path]:
         "hevc": encode(d / "hevc_odd.mp4", moving_scene(48, 606, 810, seed=1), "libx265", options={"crf": "20"}),
         "short": encode(d / "short.mp4", moving_scene(5, 600, 600, seed=2), "libx264"),
         "pq": encode_pq(d / "pq.mp4", pq_scene(24, 600, 600)),
-        "hlg": encode_hdr(d / "hlg.mp4", hlg_oetf(hlg_scene_light(pq_scene(24, 600, 600))), "hlg"),
+        "hlg": encode_hdr(d / "hlg.mp4", hlg_oetf(hlg_inverse_ootf(pq_scene(24, 600, 600))), "hlg"),
     }
     out["fhd"] = encode(d / "fhd.mp4", moving_scene(16, 1080, 1920, seed=4), "libx264", options={"crf": "23"})
     out["black"] = encode(d / "black.mp4", np.zeros((30, 600, 600, 3), np.uint8), "libx264")

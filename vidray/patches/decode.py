@@ -15,12 +15,13 @@ from vidray.errors import InputError
 from vidray.patches.plan import VideoInfo, work_size
 
 TRC_PQ, TRC_HLG = 16, 18  # AVColorTransferCharacteristic: SMPTE ST 2084, ARIB STD-B67
+TRANSFER_TAGS = {"pq": (TRC_PQ, "smpte2084"), "hlg": (TRC_HLG, "arib-std-b67")}  # (color_trc, x265/ffmpeg name)
 PRIMARIES_BT2020, SPACE_BT2020_NCL, SPACE_BT2020_CL = 9, 9, 10
 
 
 def hdr_transfer(color_trc: int | None) -> str | None:
     """``"pq"`` / ``"hlg"`` for HDR transfer tags, else None (SDR)."""
-    return {TRC_PQ: "pq", TRC_HLG: "hlg"}.get(int(color_trc or 0))
+    return {trc: name for name, (trc, _) in TRANSFER_TAGS.items()}.get(int(color_trc or 0))
 
 
 def open_video(path: str | os.PathLike):

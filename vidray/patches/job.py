@@ -18,12 +18,12 @@ from vidray.errors import ConfigError, InputError
 from vidray.io.atomic import remove_stale_parts
 from vidray.io.manifest import Manifest
 from vidray.io.outdir import OutputDir
-from vidray.patches.config import PatchesConfig
+from vidray.patches.config import BaseSettings, PatchesConfig
 from vidray.patches.decode import probe_video
 from vidray.patches.extract import extract_segment
 from vidray.patches.formats import CATEGORY_FOLDERS
 from vidray.patches.layout import MANIFEST_FILE, STATUS_FILE, create_tree
-from vidray.patches.plan import plan_segments, plan_video
+from vidray.patches.plan import VideoInfo, VideoPlan, plan_segments, plan_video
 from vidray.patches.status import PatchStatus
 from vidray.runtime import decode_task_options
 
@@ -63,7 +63,7 @@ def extract_batch(batch: dict, *, root: str) -> dict:
     return {"record": np.array([json.dumps(r, sort_keys=True) for r in out], dtype=object)}
 
 
-def task_settings(info, plan, bs) -> dict:
+def task_settings(info: VideoInfo, plan: VideoPlan, bs: BaseSettings) -> dict:
     """What :func:`vidray.patches.extract.extract_segment` needs besides its work item (JSON-able)."""
     return {"video_info": {"path": info.path, "fps": info.fps, "hdr": info.hdr},
             "work_size": list(plan.work_size), "retry_attempts": bs.retry_attempts,

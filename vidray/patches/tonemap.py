@@ -9,6 +9,8 @@ import functools
 import numpy as np
 
 REFERENCE_WHITE = 100.0  # nits that map to linear 1.0 (zscale npl=100)
+BT2020_LUMA = (0.2627, 0.6780, 0.0593)  # R, G, B weights of luminance Y in bt2020
+HLG_DISPLAY_NITS, HLG_GAMMA = 1000.0, 1.2  # the BT.2100 OOTF's nominal display
 # linear-light bt2020 → bt709 primaries (ITU-R BT.2087)
 BT2020_TO_BT709 = np.array([[1.660491, -0.587641, -0.072850],
                             [-0.124550, 1.132900, -0.008349],
@@ -41,6 +43,15 @@ def hlg_oetf(scene: np.ndarray) -> np.ndarray:
     a, b, c = 0.17883277, 0.28466892, 0.55991073
     x = np.clip(np.asarray(scene, np.float64), 0, 1)
     return np.where(x <= 1 / 12, np.sqrt(3 * x), a * np.log(np.maximum(12 * x - b, 1e-12)) + c)
+
+
+def hlg_inverse_ootf(nits: np.ndarray) -> np.ndarray:
+    """Display light (nits, bt2020 [...,3]) → HLG scene light in [0,1] by the inverse BT.2100 OOTF, so that an
+    HLG clip shows the same light as a PQ clip of ``nits`` (used to make test clips)."""
+    nits = np.asarray(nits, np.float64)
+    yd = np.maximum(nits @ np.array(BT2020_LUMA), 1e-9)
+    ys = (yd / HLG_DISPLAY_NITS) ** (1 / HLG_GAMMA)
+    return nits / (HLG_DISPLAY_NITS * ys ** (HLG_GAMMA - 1))[..., None]
 
 
 @functools.lru_cache(maxsize=4)
@@ -91,10 +102,10 @@ def _encode_lut() -> np.ndarray:
     return np.round(bt1886_inverse_eotf(np.minimum(mids, np.float32(1))) * 255).astype(np.uint8)
 
 
-def _encode8(x: np.ndarray, out: np.ndarray) -> None:
-    """Display light float32 → bt709 uint8 via :func:`_encode_lut` (x clipped to [0,1])."""
+def _encode8(x: np.ndarray) -> np.ndarray:
+    """Display light float32 → bt709 uint8 via :func:`_encode_lut` (clips ``x`` to [0,1] in place)."""
     np.clip(x, 0, 1, out=x)
-    np.take(_encode_lut(), x.view(np.int32) >> 8, out=out)
+    return _encode_lut()[x.view(np.int32) >> 8]
 
 
 CHUNK = 1 << 16  # pixels per pass: planar float32 chunks stay in cache
@@ -113,16 +124,14 @@ def tonemap_to_bt709(rgb16: np.ndarray, transfer: str, curve: str = "hable", pea
     for s in range(0, len(src), CHUNK):
         block = src[s:s + CHUNK]
         r, g, b = (lut[block[:, k]] for k in range(3))
-        if transfer == "hlg":  # display light via the bt2100 OOTF at a 1000-nit display, gamma 1.2
-            ys = np.maximum(r * np.float32(0.2627) + g * np.float32(0.6780) + b * np.float32(0.0593), 1e-6)
-            gain = np.float32(1000 / REFERENCE_WHITE) * np.power(ys, np.float32(0.2))
+        if transfer == "hlg":  # display light via the bt2100 OOTF on luminance
+            kr, kg, kb = (np.float32(k) for k in BT2020_LUMA)
+            ys = np.maximum(r * kr + g * kg + b * kb, np.float32(1e-6))
+            gain = np.float32(HLG_DISPLAY_NITS / REFERENCE_WHITE) * np.power(ys, np.float32(HLG_GAMMA - 1))
             r, g, b = r * gain, g * gain, b * gain
         planes = [r * m[k, 0] + g * m[k, 1] + b * m[k, 2] for k in range(3)]
         sig = np.maximum(np.maximum(np.maximum(planes[0], planes[1]), planes[2]), np.float32(1e-6))
         scale = tone_curve(sig, curve, peak) / sig
         for k in range(3):
-            plane = planes[k] * scale
-            col = np.empty(len(block), np.uint8)
-            _encode8(plane, col)
-            out[s:s + CHUNK, k] = col
+            out[s:s + CHUNK, k] = _encode8(planes[k] * scale)
     return out.reshape(rgb16.shape)
