@@ -23,6 +23,7 @@ demo: $(STAMP)
 	RAY_USAGE_STATS_ENABLED=0 $(BIN)/vidray demo $(DEMO_OUT)
 
 test: $(STAMP)
+	$(BIN)/ruff check vidray tests bench ray_jobs
 	RAY_USAGE_STATS_ENABLED=0 $(BIN)/python -m pytest -q
 
 bench: $(STAMP)

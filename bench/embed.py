@@ -98,9 +98,10 @@ def main() -> None:
 
     from vidray.embed.config import EmbedConfig
     from vidray.embed.inputs import load_videos
-    from vidray.embed.job import run_embed
+    from vidray.embed.job import ActorPool, run_embed
     from vidray.embed.model import resolve_model
-    from vidray.runtime import quiet_ray_data, ray_session
+    from vidray.runtime import ray_session
+    from vidray.stage import Scale
 
     width, height = (int(x) for x in args.size.split("x"))
     tmp = Path(tempfile.mkdtemp(prefix="vidray-bench-embed-"))
@@ -119,13 +120,13 @@ def main() -> None:
         cfg = EmbedConfig(model=args.model, pretrained="none", fps=None, every_n=1, batch_size=args.batch_size,
                           frames_per_block=32)
         with ray_session(num_cpus=args.num_cpus):
-            quiet_ray_data()
             import ray
 
             gpus = int(ray.cluster_resources().get("GPU", 0))
             workers = max(1, args.num_cpus - (0 if gpus else 1))
             start = time.perf_counter()
-            summary = run_embed(cfg, load_videos(tmp / "videos"), tmp / "out", workers=workers, actors=1)
+            summary = run_embed(cfg, load_videos(tmp / "videos"), tmp / "out", scale=Scale(workers=workers),
+                                pool=ActorPool(1, 1))
             job_s = time.perf_counter() - start
         assert summary.frames == frames and not summary.errors, summary.line()
         after, _ = bare_model_fps(spec, args.batch_size, 1, args.repeats)

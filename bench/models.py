@@ -168,7 +168,8 @@ def main() -> None:
                                           args.batch_size, args.lr, device)
         scores = evaluate(model, test, device)
         ratios[name] = scores["mse"] / base["mse"]
-        print(f"  {name}/{args.train_preset}: {steps} steps in {took:.0f} s, MSE {scores['mse']:.1f}  MAE {scores['mae']:.1f}"
+        print(f"  {name}/{args.train_preset}: {steps} steps in {took:.0f} s, MSE {scores['mse']:.1f}  "
+              f"MAE {scores['mae']:.1f}"
               f"  SSIM {scores['ssim']:.3f}  (MSE / copy-last-frame MSE = {ratios[name]:.2f})", flush=True)
 
     print("RESULT model MSE / copy-last-frame MSE: " + ", ".join(f"{n} {r:.2f}" for n, r in ratios.items())

@@ -44,7 +44,7 @@ def make_clip(path: Path, frames: int, width: int, height: int, codec: str, hdr:
     """Encode a synthetic panning clip (8-bit H.264/HEVC, or 10-bit HEVC tagged bt2020 with ``hdr`` "pq"/"hlg")."""
     if path.exists():
         return path
-    from vidray.patches.decode import TRANSFER_TAGS as TRANSFER
+    from vidray.io.probe import TRANSFER_TAGS as TRANSFER
     from vidray.patches.tonemap import hlg_inverse_ootf, hlg_oetf, pq_inverse_eotf
 
     rng = np.random.default_rng(0)
@@ -113,10 +113,11 @@ def config_for(path: Path, frames: int, segments: int):
 
 def run_vidray(cfg, out: Path, workers: int) -> float:
     from vidray.patches.job import run_patches
+    from vidray.stage import Scale
 
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    summary = run_patches(cfg, out, workers=workers)
+    summary = run_patches(cfg, out, scale=Scale(workers=workers))
     assert summary.failed == 0 and summary.ok == summary.planned, summary.line()
     return time.perf_counter() - t0
 
@@ -128,7 +129,7 @@ import sys, tempfile
 sys.path[:0] = [{str(Path(__file__).parent)!r}, {str(Path(__file__).parent.parent)!r}]
 import patches as B
 from pathlib import Path
-from vidray.patches.decode import probe_video
+from vidray.io.probe import probe_video
 from vidray.patches.extract import extract_segment
 from vidray.patches.job import task_settings
 from vidray.patches.plan import plan_segments, plan_video
@@ -151,8 +152,8 @@ def run_seed(cfg, out: Path) -> float:
     """The seed's method: per extraction one ffmpeg process (seek, 7 frames → PNGs in a temp dir, scale UHD to
     1920x1080, tone-map HDR), then read the PNGs back, crop, downscale by 3, stack and write."""
     from vidray.io.png import encode_png
+    from vidray.io.probe import probe_video
     from vidray.patches.crops import make_patch_set
-    from vidray.patches.decode import probe_video
     from vidray.patches.plan import plan_video
 
     shutil.rmtree(out, ignore_errors=True)
@@ -184,7 +185,8 @@ def run_seed(cfg, out: Path) -> float:
 
 def tonemap_difference(path: Path, transfer: str, frames: int = 8) -> float:
     """Mean |vidray − ffmpeg zscale+tonemap| over the first frames of an HDR clip, 0–255 scale."""
-    from vidray.patches.decode import SegmentDecoder, frame_to_array, probe_video
+    from vidray.io.probe import probe_video
+    from vidray.patches.decode import SegmentDecoder, frame_to_array
     from vidray.patches.tonemap import tonemap_to_bt709
 
     info = probe_video(path)
@@ -213,8 +215,8 @@ def main() -> int:
 
     have_ffmpeg = os.path.exists(FFMPEG)
     args.cache.mkdir(parents=True, exist_ok=True)
-    clips = [("1080p h264", make_clip(args.cache / f"h264_1080_g50_{args.frames_1080}.mp4", args.frames_1080, 1920, 1080,
-                                      "libx264"), args.frames_1080, False),
+    h264 = make_clip(args.cache / f"h264_1080_g50_{args.frames_1080}.mp4", args.frames_1080, 1920, 1080, "libx264")
+    clips = [("1080p h264", h264, args.frames_1080, False),
              ("4K hevc", make_clip(args.cache / f"hevc_4k_{args.frames_4k}.mp4", args.frames_4k, 3840, 2160,
                                    "libx265"), args.frames_4k, False),
              ("HDR10 1080p hevc", make_clip(args.cache / f"pq_1080_{args.frames_hdr}.mp4", args.frames_hdr, 1920, 1080,
@@ -240,7 +242,7 @@ def main() -> int:
                   f"vidray 1w {t1:.2f}s, 2w {t2:.2f}s | {seed_txt}", flush=True)
         half = make_clip(args.cache / f"h264_1080_g50_{args.frames_1080 // 2}.mp4", args.frames_1080 // 2, 1920, 1080,
                          "libx264")
-        (b1, p1), (b2, p2) = task_peak_rss(half, args.frames_1080 // 2), task_peak_rss(clips[0][1], args.frames_1080)
+        (b1, p1), (_, p2) = task_peak_rss(half, args.frames_1080 // 2), task_peak_rss(clips[0][1], args.frames_1080)
         print(f"memory of one work item (1080p, one window per {DENSITY} frames, fresh process): "
               f"{args.frames_1080 // 2} frames peak {p1:.0f} MB, {args.frames_1080} frames peak {p2:.0f} MB "
               f"(imports {b1:.0f} MB)")

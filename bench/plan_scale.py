@@ -101,7 +101,8 @@ def main() -> None:
     total_frames = sum(i.frames for _, i in films)
     decoded = sum(t["decoded"] for t in tasks)
     core_hours = sum(costs) / 3600
-    print(f"  decoded frames: {decoded / 1e6:.1f} M of {total_frames / 1e6:.1f} M ({100 * decoded / total_frames:.0f}%; "
+    print(f"  decoded frames: {decoded / 1e6:.1f} M of {total_frames / 1e6:.1f} M "
+          f"({100 * decoded / total_frames:.0f}%; "
           f"the seed's per-extraction seeks decode {seed_decoded / 1e6:.1f} M)")
     print(f"  total: {core_hours:.0f} core-hours = {3600 * core_hours / extractions:.2f} core-s per extraction")
     rows = []
@@ -113,7 +114,8 @@ def main() -> None:
         rows.append((n, hours, cost))
         print(f"  {n} nodes x {args.cores_per_node} cores: {hours:.1f} h, ${cost:.0f} "
               f"(${cost / video_hours:.3f} per video-hour)")
-    print("RESULT plan_scale: tasks=%d max/mean=%.2f mem_per_task=%.0fMB " % (len(tasks), max(costs) / mean_cost, mem_mb)
+    print("RESULT plan_scale: tasks=%d max/mean=%.2f mem_per_task=%.0fMB "
+          % (len(tasks), max(costs) / mean_cost, mem_mb)
           + " ".join(f"{n}nodes={h:.1f}h/${c:.0f}" for n, h, c in rows))
 
 

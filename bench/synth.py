@@ -87,11 +87,12 @@ def main() -> None:
 
     import ray
 
-    from vidray.synth.config import VideoMNISTConfig
+    from vidray.run import JobRun
+    from vidray.stage import Scale
+    from vidray.synth.config import MovingMNISTConfig, VideoMNISTConfig
     from vidray.synth.digits import load_digits
-    from vidray.synth.job import _execute, run_videomnist
+    from vidray.synth.job import _render, run_videomnist
     from vidray.synth.plan import plan_moving_mnist, plan_videomnist
-    from vidray.synth.config import MovingMNISTConfig
     from vidray.synth.render import render_videos
 
     digits = {s: load_digits(s) for s in ("train", "test")}
@@ -127,22 +128,28 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="vidray-bench-"))
     try:
         items = plan_videomnist(cfg, digits)
-        _execute(items[:50], canvas_size=64, output=tmp, return_frames=True, workers=2,  # warm up workers
-                 on_batch=lambda b: None, progress=None)
+
+        def render_only(items, workers, name):
+            run = JobRun("bench", tmp / name, {}, scale=Scale(workers=workers))
+            for _ in _render(run, items, canvas_size=64, return_frames=True):
+                pass
+
+        render_only(items[:50], 2, "warm")  # warm up workers
         for workers in (1, 2):
-            t, _ = timed(_execute, items, canvas_size=64, output=tmp, return_frames=True, workers=workers,
-                         on_batch=lambda b: None, progress=None)
+            t, _ = timed(render_only, items, workers, f"gen_{workers}")
             rates[("gen", workers)] = videos / t
             out = tmp / f"h5_{workers}"
-            t, _ = timed(run_videomnist, VideoMNISTConfig(**{**cfg.__dict__, "write_mp4": False}), out, workers=workers)
+            t, _ = timed(run_videomnist, VideoMNISTConfig(**{**cfg.__dict__, "write_mp4": False}), out,
+                         scale=Scale(workers=workers))
             rates[("gen+hdf5", workers)] = videos / t
             out = tmp / f"mp4_{workers}"
-            t, _ = timed(run_videomnist, cfg, out, workers=workers)
+            t, _ = timed(run_videomnist, cfg, out, scale=Scale(workers=workers))
             rates[("gen+hdf5+mp4", workers)] = videos / t
     finally:
         ray.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"VideoMNIST job on Ray Data, {videos} videos x {cfg.sequence_length} frames (whole job incl. Ray Data start):")
+    print(f"VideoMNIST job on Ray Data, {videos} videos x {cfg.sequence_length} frames "
+          "(whole job incl. Ray Data start):")
     for stage in ("gen", "gen+hdf5", "gen+hdf5+mp4"):
         one, two = rates[(stage, 1)], rates[(stage, 2)]
         print(f"  {stage:13s} 1 worker {one:8.0f} videos/s   2 workers {two:8.0f} videos/s   scaling {two / one:.2f}x")

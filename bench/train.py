@@ -27,12 +27,12 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from vidray.config import from_dict
 from vidray.models import build
+from vidray.runtime import ray_session
 from vidray.synth.moving_mnist import render_sequences
 from vidray.train.config import TrainConfig
 from vidray.train.loop import build_loss, make_optimizer, reduce_validation, save_state, train_one_epoch, validate
 from vidray.train.tasks import build_datasets, model_kwargs
 from vidray.train.trainer import run_training
-from vidray.runtime import ray_session
 
 
 def make_data(root: Path, n_train: int, n_test: int) -> Path:
@@ -141,7 +141,7 @@ def main() -> None:
             print(f"    {name}: per epoch {med(rows, 'seconds'):.3f} s wall, {med(rows, 'cpu_seconds'):.3f} s CPU, "
                   f"{med(rows, 'runq_seconds'):.3f} s waiting for a CPU (other processes)")
         print(f"    CPU seconds per epoch ray/plain {1 / cpu_ratio:.3f} ({100 * (1 / cpu_ratio - 1):+.1f}%)")
-        print(f"  whole epoch (train + validate + checkpoint + report):")
+        print("  whole epoch (train + validate + checkpoint + report):")
         print(f"  plain PyTorch loop    : {plain_epoch:6.2f} s/epoch  ({n / plain_epoch:7.1f} samples/s)")
         print(f"  Ray Train, 1 worker   : {ray_epoch:6.2f} s/epoch  ({n / ray_epoch:7.1f} samples/s)  "
               f"ratio {ratio:.3f} (overhead {100 * (1 / ratio - 1):+.1f}%)")

@@ -52,7 +52,9 @@ def stop_processes_of(temp_dir) -> None:
     psutil.wait_procs(procs, timeout=30)
 
 
-def submit(address, env, args, submission_id):
+def submit(address, env, args, submission_id, while_running: list | None = None):
+    """Submit ``args`` as a Ray job, wait for it; (status, final logs). ``while_running`` collects the
+    logs read while the job was still RUNNING (what `ray job logs --follow` users see)."""
     cmd = [str(BIN / "ray"), "job", "submit", "--address", address, "--working-dir", str(REPO),
            "--submission-id", submission_id, "--no-wait", "--", sys.executable, *args]
     subprocess.run(cmd, env=env, check=True, capture_output=True, text=True, timeout=120)
@@ -64,7 +66,9 @@ def submit(address, env, args, submission_id):
         status = client.get_job_status(submission_id)
         if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
             break
-        time.sleep(1)
+        if while_running is not None and status == JobStatus.RUNNING:
+            while_running.append(client.get_job_logs(submission_id))
+        time.sleep(0.5 if while_running is not None else 1)
     logs = subprocess.run([str(BIN / "ray"), "job", "logs", "--address", address, submission_id],
                           env=env, capture_output=True, text=True, timeout=60).stdout
     return status, logs
@@ -87,6 +91,38 @@ def test_failing_job_reports_failed_with_the_error(ray_head, tmp_path):
                                          "--num-sequences", "2"], "synth-bad")
     assert status == "FAILED"
     assert "cannot create the output directory" in logs
+
+
+def test_patch_job_logs_progress_lines_while_it_runs(ray_head, tmp_path):
+    import json
+    import re
+
+    from vidray.patches.demo import make_demo_clip
+
+    address, env = ray_head
+    clip = make_demo_clip(tmp_path / "pan.mp4", frames=60)
+    config = tmp_path / "films.json"
+    config.write_text(json.dumps({"base_settings": {"frame_limit": 6, "segment_seconds": 0.4},
+                                  "videos": [{"name": "pan", "path": str(clip), "categories": {"general": 1}}]}))
+    seen: list[str] = []
+    status, logs = submit(address, env, ["ray_jobs/extract_patches.py", str(config), "--output",
+                                         str(tmp_path / "out"), "--progress-every", "0.5"], "patches-progress",
+                          while_running=seen)
+    assert status == "SUCCEEDED", logs
+    line = re.compile(r"^patches: \d+/6 extractions \(\d+\.\d%\), .*/s, (ETA|in) ", re.M)
+    assert any(line.search(text) for text in seen), seen[-1:] or logs  # shown before the job ended
+    assert re.search(r"^patches: 6/6 extractions \(100\.0%\)", logs, re.M), logs
+    assert "6/6 extractions ok" in logs
+    job_output = logs.split("Running entrypoint", 1)[1]
+    assert " INFO " not in job_output and "Dataset" not in job_output, job_output  # Ray's own chatter stays out
+
+
+def test_relative_output_inside_a_ray_job_is_refused(ray_head):
+    address, env = ray_head
+    status, logs = submit(address, env, ["ray_jobs/synth_moving_mnist.py", "relative/out", "--num-sequences", "2"],
+                          "synth-relative")
+    assert status == "FAILED"
+    assert "error: arguments: OUTPUT 'relative/out' is relative" in logs and "Traceback" not in logs
 
 
 def test_shared_local_ray_survives(ray_local, ray_head):

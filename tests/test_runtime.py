@@ -17,15 +17,24 @@ def test_temp_dir_is_overridable(monkeypatch, tmp_path):
     assert "vidray-ray" in ray_temp_dir()
 
 
-def test_decode_task_options_from_the_environment(monkeypatch):
-    from vidray.runtime import decode_task_options
+def test_task_flags_become_the_declared_resources_of_cpu_stages():
+    from vidray.cli_flags import OneLineParser, add_ray_flags, scale_of
+    from vidray.stage import Resources, Stage
 
-    monkeypatch.delenv("VIDRAY_TASK_RESOURCES", raising=False)
-    monkeypatch.delenv("VIDRAY_TASK_CPUS", raising=False)
-    assert decode_task_options() == {"num_cpus": 1.0}
-    monkeypatch.setenv("VIDRAY_TASK_CPUS", "2")
-    monkeypatch.setenv("VIDRAY_TASK_RESOURCES", "decode=1,ssd=0.5")
-    assert decode_task_options() == {"num_cpus": 2.0, "resources": {"decode": 1.0, "ssd": 0.5}}
+    parser = OneLineParser(prog="t")
+    add_ray_flags(parser)
+    scale = scale_of(parser.parse_args(["--task-cpus", "2", "--task-resources", "decode=1", "ssd=0.5"]))
+    work = Stage("w", len, Resources(cpus=1, memory=2**20))
+    options = work.map_options(scale)
+    assert (options["num_cpus"], options["memory"], options["resources"]) == (2.0, 2**20, {"decode": 1.0, "ssd": 0.5})
+    assert options["compute"].size is None  # unbounded: the autoscaler sees the whole demand
+    model = Stage("m", type("Model", (), {}), Resources(cpus=1, gpus=1), min_actors=1, max_actors=4,
+                  cpu_work=False)
+    options = model.map_options(scale)
+    assert options["num_gpus"] == 1 and "resources" not in options
+    assert (options["compute"].min_size, options["compute"].max_size) == (1, 4)
+    capped = scale_of(parser.parse_args(["--workers", "3"]))
+    assert work.map_options(capped)["compute"].size == 3 and work.map_options(capped)["num_cpus"] == 1.0
 
 
 def test_bad_task_resources_flag_is_a_one_line_error(tmp_path, capsys):

@@ -37,9 +37,10 @@ def dashboard_port(host: str = "127.0.0.1", preferred: int = 8265) -> int:
 
 @contextlib.contextmanager
 def ray_session(address: str | None = None, num_cpus: int | None = None, dashboard: bool = False,
-                dashboard_host: str = "127.0.0.1") -> Iterator[None]:
+                dashboard_host: str = "127.0.0.1", verbose: bool = False) -> Iterator[None]:
     """Use the running Ray if there is one, else connect to ``address``, else start local Ray.
 
+    Ray's own INFO logs and Ray Data's progress output stay off unless ``verbose`` (``vidray -v``).
     Shuts down on exit only what it started itself.
     """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -49,36 +50,20 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, dashboa
         yield
         return
     address = address or os.environ.get("RAY_ADDRESS")
+    level = logging.INFO if verbose else logging.WARNING
     if address and address != "local":
         log.info("connecting to Ray cluster at %s", address)
-        ray.init(address=address, logging_level=logging.WARNING)
+        ray.init(address=address, logging_level=level)
     else:
         log.info("starting local Ray (temp dir %s)", ray_temp_dir())
         port = dashboard_port(dashboard_host) if dashboard else None
         ray.init(num_cpus=num_cpus, include_dashboard=dashboard, dashboard_host=dashboard_host, dashboard_port=port,
-                 _temp_dir=ray_temp_dir(), logging_level=logging.WARNING)
+                 _temp_dir=ray_temp_dir(), logging_level=level)
+    quiet_ray_data(show_progress_bars=verbose)
     try:
         yield
     finally:
         ray.shutdown()
-
-
-def decode_task_options() -> dict:
-    """Ray options for CPU work tasks (decode, render, crop): ``num_cpus`` from
-    ``$VIDRAY_TASK_CPUS`` (1) and custom resources from ``$VIDRAY_TASK_RESOURCES`` ("decode=1,…").
-
-    On the cluster of cluster.yaml, ``decode=1`` keeps these tasks on the CPU nodes. The CLI's
-    ``--task-cpus``/``--task-resources`` set the variables for the job it runs.
-    """
-    options: dict = {"num_cpus": float(os.environ.get("VIDRAY_TASK_CPUS", "1"))}
-    spec = os.environ.get("VIDRAY_TASK_RESOURCES", "").strip()
-    if spec:
-        resources = {}
-        for part in spec.split(","):
-            name, _, amount = part.partition("=")
-            resources[name.strip()] = float(amount or 1)
-        options["resources"] = resources
-    return options
 
 
 def quiet_ray_data(show_progress_bars: bool = False) -> None:
@@ -87,4 +72,6 @@ def quiet_ray_data(show_progress_bars: bool = False) -> None:
 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = show_progress_bars
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.INFO if show_progress_bars else logging.WARNING)
+    # its one-off "Progress bars disabled" warning is about the setting made just above
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.INFO if show_progress_bars else logging.ERROR)

@@ -21,22 +21,27 @@ def main(videos_dir: str, out: str) -> None:
 
     from vidray.embed.config import EmbedConfig
     from vidray.embed.inputs import load_videos
-    from vidray.embed.job import run_embed
+    from vidray.embed.job import ActorPool, run_embed
+    from vidray.progress import Progress
+    from vidray.stage import Scale
 
     cluster, nodes = start_cluster(3)
     cfg = EmbedConfig(model="vidray-tiny", pretrained="none", fps=None, every_n=2, shard_size=4, batch_size=16,
                       frames_per_block=8)
     videos = load_videos(videos_dir, cfg.split_ratios)
-    reference = run_embed(cfg, videos, Path(out) / "reference", workers=2, actors=1)
+    reference = run_embed(cfg, videos, Path(out) / "reference", scale=Scale(workers=2), pool=ActorPool(1, 1))
     events = {}
 
-    def kill_once(done: int, total: int) -> None:
-        if "killed_at_done" not in events and done >= 2:
-            cluster.remove_node(node_running(nodes), allow_graceful=False)
-            events["killed_at_done"] = done
-            events["total"] = total
+    class KillOnce(Progress):
+        def add(self, ok=0, failed=0):
+            super().add(ok, failed)
+            if "killed_at_done" not in events and self.done >= 2:
+                cluster.remove_node(node_running(nodes), allow_graceful=False)
+                events["killed_at_done"] = self.done
+                events["total"] = self.total
 
-    disturbed = run_embed(cfg, videos, Path(out) / "disturbed", workers=2, actors=1, progress=kill_once)
+    disturbed = run_embed(cfg, videos, Path(out) / "disturbed", scale=Scale(workers=2), pool=ActorPool(1, 1),
+                          progress=KillOnce("embed", quiet=True))
     print(json.dumps({"events": events, "reference_errors": reference.errors, "disturbed_errors": disturbed.errors,
                       "videos": len(videos)}))
     ray.shutdown()

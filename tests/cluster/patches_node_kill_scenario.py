@@ -21,6 +21,7 @@ def main(work: str) -> None:
     from vidray.patches.config import parse_patches_config
     from vidray.patches.demo import make_demo_clip
     from vidray.patches.job import run_patches
+    from vidray.stage import Scale
 
     cluster, nodes = start_cluster(3)
     work = Path(work)
@@ -28,7 +29,7 @@ def main(work: str) -> None:
                "categories": {"general": 1.0, "space": 0.5}} for k in range(2)]
     cfg = parse_patches_config({"base_settings": {"frame_limit": 12, "segment_seconds": 0.5, "min_file_size": 512},
                                 "videos": videos}, source="scenario")
-    reference = run_patches(cfg, work / "reference", workers=2)
+    reference = run_patches(cfg, work / "reference", scale=Scale(workers=2))
     events = {}
 
     def kill_once(done: int) -> None:
@@ -36,7 +37,7 @@ def main(work: str) -> None:
             cluster.remove_node(node_running(nodes), allow_graceful=False)
             events["killed_at_done"] = done
 
-    disturbed = run_patches(cfg, work / "disturbed", workers=2, after_records=kill_once)
+    disturbed = run_patches(cfg, work / "disturbed", scale=Scale(workers=2), after_records=kill_once)
     print(json.dumps({"events": events, "planned": reference.planned,
                       "ok": [reference.ok, disturbed.ok], "failed": [reference.failed, disturbed.failed]}))
     ray.shutdown()

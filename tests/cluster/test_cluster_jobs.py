@@ -28,7 +28,8 @@ def make_videos(root: Path, n: int = 10) -> Path:
 
 
 def processed(root: Path) -> dict[str, np.ndarray]:
-    return {p.relative_to(root / "processed").as_posix(): np.load(p) for p in sorted((root / "processed").rglob("*.npy"))}
+    processed = root / "processed"
+    return {p.relative_to(processed).as_posix(): np.load(p) for p in sorted(processed.rglob("*.npy"))}
 
 
 def test_embedding_job_survives_a_killed_worker_node(tmp_path):

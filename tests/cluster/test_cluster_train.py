@@ -22,7 +22,7 @@ def test_killed_worker_node_resumes_from_the_last_checkpoint(tmp_path):
                           capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith('{"epochs"')))
-    assert report["epochs"] == [0, 1, 2, 3, 4]  # every epoch once: restored, not repeated
+    assert report["epochs"] == [1, 2, 3, 4, 5]  # every epoch once: restored, not repeated
     assert report["events"]["checkpoints_before_kill"] >= 1
     # epochs after the kill were trained by the restarted group
     assert any(t > report["events"]["killed_at"] for t in report["reported_at"])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vidray.embed.frames import FrameSampler, iter_frame_batches, probe
+from vidray.embed.frames import FrameSampler, iter_frame_batches
 from vidray.errors import InputError
+from vidray.io.probe import probe_video as probe
 
 
 def test_fps_sampling_picks_the_first_frame_at_or_after_each_tick():
@@ -50,7 +51,7 @@ def test_probe(embed_videos):
     root, _ = embed_videos
     info = probe(root / "clip_c.mp4")
     assert (info.width, info.height, info.codec) == (56, 72, "h264")
-    assert info.frame_rate == pytest.approx(8) and info.duration == pytest.approx(2.0, abs=0.01)
+    assert info.fps == pytest.approx(8) and info.duration == pytest.approx(2.0, abs=0.01)
 
 
 def test_corrupt_missing_and_empty_inputs(corrupt_video, tmp_path):

@@ -4,7 +4,6 @@ embeddings equal to calling the model directly, resume, a corrupt video, the CLI
 from __future__ import annotations
 
 import csv
-import io
 import json
 import shutil
 import time
@@ -22,6 +21,8 @@ from vidray.embed.job import run_embed
 from vidray.embed.model import load_model, resolve_model
 from vidray.errors import InputError
 from vidray.io.video import read_frames
+from vidray.progress import Progress
+from vidray.stage import Scale
 
 GOOD = ("clip_a", "clip_b", "clip_c", "clip_d")
 
@@ -38,8 +39,14 @@ def embed_run(ray_local, embed_config, tmp_path_factory):
     cfg = tiny_cfg()
     out = tmp_path_factory.mktemp("embed_job") / "out"
     seen = []
-    summary = run_embed(cfg, load_videos(embed_config, cfg.split_ratios), out, workers=1,
-                        progress=lambda done, total: seen.append((done, total)))
+
+    class Seen(Progress):
+        def add(self, ok=0, failed=0):
+            super().add(ok, failed)
+            seen.append((self.done, self.total))
+
+    summary = run_embed(cfg, load_videos(embed_config, cfg.split_ratios), out, scale=Scale(workers=1),
+                        progress=Seen("embed", quiet=True))
     return out, summary, seen
 
 
@@ -145,7 +152,7 @@ def test_resume_embeds_only_missing_videos(embed_run, embed_config, tmp_path):
     kept = copy / "processed" / "train" / "clip_a.npy"
     before = kept.stat().st_mtime_ns
     cfg = tiny_cfg()
-    summary = run_embed(cfg, load_videos(embed_config, cfg.split_ratios), copy, workers=1)
+    summary = run_embed(cfg, load_videos(embed_config, cfg.split_ratios), copy, scale=Scale(workers=1))
     assert summary.embedded == 1 and summary.reused == 3 and set(summary.errors) == {"broken"}
     assert kept.stat().st_mtime_ns == before
     for tar in ("ds_00000.tar", "ds_00001.tar", "ds_00002.tar"):  # rebuilt shards: same bytes
@@ -167,7 +174,7 @@ def test_missing_weights_fail_fast_before_any_work(ray_local, embed_config, tmp_
 
 
 def test_cli_directory_input_every_n_float32(ray_local, embed_videos, tmp_path, capsys):
-    from vidray.cli import OneLineParser
+    from vidray.cli_flags import OneLineParser
     from vidray.embed.cli import register
 
     root, frames = embed_videos
@@ -185,7 +192,7 @@ def test_cli_directory_input_every_n_float32(ray_local, embed_videos, tmp_path, 
 
 
 def test_cli_rejects_bad_flags(capsys):
-    from vidray.cli import OneLineParser
+    from vidray.cli_flags import OneLineParser
     from vidray.embed.cli import register
 
     parser = OneLineParser(prog="vidray")
@@ -199,7 +206,7 @@ def test_demo_on_a_list_of_files(ray_local, embed_videos, tmp_path):
     from vidray.embed.cli import run_embed_demo
 
     root, _ = embed_videos
-    lines = run_embed_demo([root / "clip_a.mp4", root / "clip_d.mp4"], tmp_path / "demo", workers=1)
+    lines = run_embed_demo([root / "clip_a.mp4", root / "clip_d.mp4"], tmp_path / "demo", scale=Scale(workers=1))
     assert "2 embedded" in lines[0] and "random weights" in lines[1]
     assert len(list((tmp_path / "demo" / "processed").rglob("*.npy"))) == 2
     assert (tmp_path / "demo" / "wds" / "ds_00000.tar").exists()

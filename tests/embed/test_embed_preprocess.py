@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import open_clip
 import pytest
 import torch
 from PIL import Image
 
-import open_clip
 from vidray.embed.preprocess import Preprocess, normalize, resize_center_crop
 
 

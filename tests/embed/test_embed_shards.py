@@ -13,7 +13,8 @@ from vidray.io.parquet_shards import write_parquet
 from vidray.io.webdataset_shards import Sample, format_key, plan_shards, write_webdataset
 
 
-def make_samples(root, counts={"train": 7, "val": 2, "test": 3}, dim=8):
+def make_samples(root, counts=None, dim=8):
+    counts = counts or {"train": 7, "val": 2, "test": 3}
     samples, i = [], 0
     for split, n in counts.items():
         for j in range(n):

@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from vidray.patches.decode import TRANSFER_TAGS
+from vidray.io.probe import TRANSFER_TAGS
 from vidray.patches.tonemap import hlg_inverse_ootf, hlg_oetf, pq_inverse_eotf
 
 

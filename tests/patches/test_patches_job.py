@@ -8,15 +8,17 @@ import numpy as np
 import pytest
 
 from vidray.io.png import read_png
+from vidray.io.probe import probe_video
 from vidray.io.video import read_frames
 from vidray.patches.config import parse_patches_config
 from vidray.patches.crops import downscale
-from vidray.patches.decode import SegmentDecoder, frame_to_array, probe_video
+from vidray.patches.decode import SegmentDecoder, frame_to_array
 from vidray.patches.formats import register_format
 from vidray.patches.job import run_patches
 from vidray.patches.layout import MANIFEST_FILE, STATUS_FILE
 from vidray.patches.plan import plan_video
 from vidray.patches.tonemap import tonemap_to_bt709
+from vidray.stage import Scale
 
 register_format("test_132", 132, 132, "Patches_Test132", "_t132")  # a small format, through the registry
 
@@ -57,7 +59,7 @@ def tree_bytes(out: Path) -> dict:
 @pytest.fixture(scope="module")
 def main_run(ray_local, clips, bikes, tmp_path_factory):
     out = tmp_path_factory.mktemp("patches") / "out"
-    summary = run_patches(make_cfg(clips, bikes), out, workers=2)
+    summary = run_patches(make_cfg(clips, bikes), out, scale=Scale(workers=2))
     return out, summary
 
 
@@ -159,7 +161,7 @@ def test_hdr_path_only_for_hdr_input(main_run, clips, bikes):
 def test_one_vs_two_workers_identical(main_run, clips, bikes, tmp_path):
     out2, _ = main_run
     out1 = tmp_path / "w1"
-    run_patches(make_cfg(clips, bikes), out1, workers=1)
+    run_patches(make_cfg(clips, bikes), out1, scale=Scale(workers=1))
     a, b = tree_bytes(out1), tree_bytes(out2)
     assert a.keys() == b.keys() and len(a) > 30
     assert all(a[k] == b[k] for k in a)
@@ -175,22 +177,22 @@ def test_resume_after_crash_gives_identical_output(main_run, clips, bikes, tmp_p
             raise RuntimeError("simulated driver crash")
 
     with pytest.raises(RuntimeError, match="simulated"):
-        run_patches(make_cfg(clips, bikes), out, workers=2, after_records=crash)
+        run_patches(make_cfg(clips, bikes), out, scale=Scale(workers=2), after_records=crash)
     partial = records(out)
     assert 3 <= len(partial) < len(records(ref))
     assert json.loads((out / STATUS_FILE).read_text())["state"] == "interrupted"
-    summary = run_patches(make_cfg(clips, bikes), out, workers=2)
+    summary = run_patches(make_cfg(clips, bikes), out, scale=Scale(workers=2))
     assert summary.written == sum(r["status"] == "ok" for r in records(ref).values()) - \
         sum(r["status"] == "ok" for r in partial.values())
     a, b = tree_bytes(out), tree_bytes(ref)
     assert a.keys() == b.keys() and all(a[k] == b[k] for k in a)
     assert records(out) == records(ref)
-    again = run_patches(make_cfg(clips, bikes), out, workers=2)
+    again = run_patches(make_cfg(clips, bikes), out, scale=Scale(workers=2))
     assert again.written == 0 and again.already_complete
 
 
 def test_cli_patches_and_monitor(ray_local, clips, tmp_path, capsys):
-    from vidray.cli import OneLineParser
+    from vidray.cli_flags import OneLineParser
     from vidray.patches.cli import register
 
     cfg = tmp_path / "cfg.json"
@@ -214,13 +216,13 @@ def test_different_config_in_same_output_is_refused(main_run, clips, bikes):
 
     out, _ = main_run
     with pytest.raises(OutputError, match="holds a different run"):
-        run_patches(make_cfg(clips, bikes, seed=1), out, workers=2)
+        run_patches(make_cfg(clips, bikes, seed=1), out, scale=Scale(workers=2))
 
 
 def test_demo_runs_and_says_where_things_went(ray_local, tmp_path):
     from vidray.patches.cli import run_patches_demo
 
-    lines = run_patches_demo(tmp_path / "demo", workers=2)
+    lines = run_patches_demo(tmp_path / "demo", scale=Scale(workers=2))
     assert lines[0].startswith("patches: 8/8 extractions ok, 0 failed")
     assert any("Patches/{GT,LR,LR_7frames}" in line for line in lines)
     assert len(list((tmp_path / "demo" / "patches").rglob("*.png"))) == 24

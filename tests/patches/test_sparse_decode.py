@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from tests.patches.conftest import encode, moving_scene
-from vidray.patches.decode import SegmentDecoder, probe_video
+from vidray.io.probe import probe_video
+from vidray.patches.decode import SegmentDecoder
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +92,8 @@ def test_decoder_reused_for_an_earlier_window(gop_clips):
     full = full_decode(gop_clips["h264_closed"])
     dec = SegmentDecoder(gop_clips["h264_closed"], 25.0)
     for first in (70, 20, 45):
-        got = {i: f.to_ndarray() for i, f in dec.wanted_frames(first, lambda i, a=first: max(a, i) if i <= a + 6 else None)}
+        wanted = lambda i, a=first: max(a, i) if i <= a + 6 else None
+        got = {i: f.to_ndarray() for i, f in dec.wanted_frames(first, wanted)}
         assert sorted(got) == list(range(first, first + 7))
         assert all(np.array_equal(got[i], full[i]) for i in got)
     dec.close()

@@ -7,6 +7,8 @@ import pytest
 
 from vidray.errors import OutputError
 from vidray.io.video import read_frames
+from vidray.progress import Progress
+from vidray.stage import Scale
 from vidray.synth.config import MovingMNISTConfig, VideoMNISTConfig
 from vidray.synth.job import run_moving_mnist, run_videomnist
 from vidray.synth.moving_mnist import render_sequences
@@ -34,7 +36,7 @@ def assert_same_mp4_tree(a, b):
 @pytest.fixture(scope="module")
 def videomnist_run(ray_local, mnist_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("vm") / "out"
-    summary = run_videomnist(small_cfg(mnist_dir), out, workers=2)
+    summary = run_videomnist(small_cfg(mnist_dir), out, scale=Scale(workers=2))
     return out, summary
 
 
@@ -69,7 +71,7 @@ def test_mp4_decodes_back_to_the_hdf5_frames(videomnist_run):
 def test_same_seed_one_vs_two_workers_identical(videomnist_run, mnist_dir, tmp_path):
     out2, _ = videomnist_run
     out1 = tmp_path / "w1"
-    run_videomnist(small_cfg(mnist_dir), out1, workers=1)
+    run_videomnist(small_cfg(mnist_dir), out1, scale=Scale(workers=1))
     with h5py.File(out1 / "hdf5" / "videomnist.h5", "r") as a, h5py.File(out2 / "hdf5" / "videomnist.h5", "r") as b:
         for name in ("train_data", "train_idx", "train_labels", "test_data", "test_labels", "train_motion"):
             np.testing.assert_array_equal(a[name][()], b[name][()])
@@ -89,17 +91,19 @@ def test_interrupted_run_resumes_without_redoing_or_duplicating(videomnist_run, 
     out = tmp_path / "r"
     calls = []
 
-    def crash_after_first_batch(done, total):
-        calls.append(done)
-        raise KeyboardInterrupt
+    class CrashAfterFirstBatch(Progress):
+        def add(self, ok=0, failed=0):
+            calls.append(ok)
+            raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_videomnist(small_cfg(mnist_dir), out, workers=2, progress=crash_after_first_batch)
+        run_videomnist(small_cfg(mnist_dir), out, scale=Scale(workers=2),
+                       progress=CrashAfterFirstBatch("videomnist", quiet=True))
     assert not (out / "hdf5" / "videomnist.h5").exists()  # nothing half-written published
     assert not list(out.rglob("*.part"))
     done_before = len((out / ".vidray" / "manifest.jsonl").read_text().splitlines())
     assert 0 < done_before < 30
-    resumed = run_videomnist(small_cfg(mnist_dir), out, workers=2)
+    resumed = run_videomnist(small_cfg(mnist_dir), out, scale=Scale(workers=2))
     assert resumed.reused == done_before and resumed.encoded == 30 - done_before
     lines = (out / ".vidray" / "manifest.jsonl").read_text().splitlines()
     assert len(lines) == 30 == len(set(lines))
@@ -128,7 +132,7 @@ def test_videogpt_length_warning(ray_local, mnist_dir, tmp_path):
 
 def test_moving_mnist_npy_and_hdf5(ray_local, mnist_dir, tmp_path):
     cfg = MovingMNISTConfig(num_sequences=6, test_sequences=3, mnist_dir=mnist_dir)
-    summary = run_moving_mnist(cfg, tmp_path / "mm", workers=2)
+    summary = run_moving_mnist(cfg, tmp_path / "mm", scale=Scale(workers=2))
     train = np.load(tmp_path / "mm" / "moving_mnist.npy")
     test = np.load(tmp_path / "mm" / "moving_mnist_test.npy")
     assert train.shape == (20, 6, 64, 64) and train.dtype == np.uint8 and test.shape == (20, 3, 64, 64)

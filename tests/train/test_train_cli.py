@@ -20,6 +20,9 @@ def test_set_splits_model_args_from_training_settings():
     (["train", "--model", "convlstm", "--data", "x", "--loss", "mse"], "--loss"),
     (["train", "--model", "convlstm", "--data", "x", "--set", "novalue"], "--set"),
     (["tune", "--model", "convlstm", "--data", "x", "--vgg-range", "1", "0.1"], "vgg_weight_min"),
+    (["train", "--model", "convlstm", "--data", "x", "--cpus-per-worker", "0"], "--cpus-per-worker"),
+    (["tune", "--model", "convlstm", "--data", "x", "--max-trial-failures", "-2"], "--max-trial-failures"),
+    (["tune", "--model", "convlstm", "--data", "x", "--max-failures", "-3"], "--max-failures"),
 ])
 def test_bad_arguments_are_one_line_exit_2(argv, needle, capsys):
     try:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from vidray.errors import ConfigError, InputError
 from vidray.config import from_dict
+from vidray.errors import ConfigError, InputError
 from vidray.models import build
 from vidray.train.config import TrainConfig
-from vidray.train.loop import (NonFiniteLoss, build_loss, make_optimizer, reduce_validation, thread_times,
-                               train_one_epoch, validate)
+from vidray.train.loop import (
+    NonFiniteLoss,
+    build_loss,
+    make_optimizer,
+    reduce_validation,
+    thread_times,
+    train_one_epoch,
+    validate,
+)
 from vidray.train.tasks import TASKS, build_datasets, model_kwargs
 
 

@@ -6,13 +6,22 @@ import dataclasses
 import os
 from pathlib import Path
 
+from vidray.cli_flags import (
+    add_ray_flags,
+    non_negative_float,
+    output_path,
+    positive_float,
+    positive_int,
+    progress_of,
+    ray_session_of,
+    scale_of,
+)
 from vidray.embed.config import DTYPES, EmbedConfig
+from vidray.stage import Scale
 
 
 def register(commands) -> None:
     """Add ``embed`` to the top-level subparsers."""
-    from vidray.cli import add_ray_flags, non_negative_float, positive_float, positive_int
-
     p = commands.add_parser(
         "embed", help="CLIP frame embeddings of videos → processed layout, WebDataset and Parquet shards",
         description="Decode sampled frames on CPU tasks, embed them with open_clip in an actor pool (GPU when "
@@ -37,10 +46,19 @@ def register(commands) -> None:
     p.add_argument("--batch-size", dest="batch_size", type=positive_int, help="frames per model forward (256)")
     p.add_argument("--frames-per-block", dest="frames_per_block", type=positive_int,
                    help="frames per decoded block streamed to the model (32)")
-    p.add_argument("--actors", type=positive_int, default=None,
-                   help="model replicas (default: one per GPU in the cluster, else 1)")
-    p.add_argument("--actor-cpus", dest="actor_cpus", type=positive_int, default=1,
-                   help="CPUs (torch threads on CPU) per model actor (1)")
+    pool = p.add_argument_group("model actors")
+    pool.add_argument("--min-actors", dest="min_actors", type=positive_int, default=None,
+                      help="model replicas the pool keeps (1)")
+    pool.add_argument("--max-actors", dest="max_actors", type=positive_int, default=None,
+                      help="model replicas the pool may grow to while frames wait (default: one per GPU the "
+                           "cluster can grow to, else 1)")
+    pool.add_argument("--actors", type=positive_int, default=None,
+                      help="a fixed pool: --min-actors N --max-actors N")
+    pool.add_argument("--actor-cpus", dest="actor_cpus", type=positive_int, default=1,
+                      help="CPUs (torch threads on CPU) per model actor (1)")
+    pool.add_argument("--actor-gpus", dest="actor_gpus", type=non_negative_float, default=None,
+                      help="GPUs per model actor (default: 1 when the cluster has GPU node types, else 0); "
+                           "0.5 puts two actors on a GPU")
     p.add_argument("--overwrite", action="store_true", help="replace an output dir that holds a different run")
     add_ray_flags(p)
     p.set_defaults(handler=run_embed_command, prog=p.prog)
@@ -55,22 +73,33 @@ def config_from_args(args) -> EmbedConfig:
     return from_dict(EmbedConfig, values)
 
 
+def pool_from_args(args):
+    """The model actor pool the flags ask for; ``--actors`` conflicts with ``--min/--max-actors``."""
+    from vidray.embed.job import ActorPool
+    from vidray.errors import ConfigError
+
+    if args.actors and (args.min_actors or args.max_actors):
+        raise ConfigError(["--actors N is a fixed pool: give it alone, or --min-actors/--max-actors"],
+                          source="arguments")
+    low = args.actors or args.min_actors or 1
+    high = args.actors or args.max_actors
+    if high is not None and high < low:
+        raise ConfigError([f"--max-actors {high} is below --min-actors {low}"], source="arguments")
+    return ActorPool(low, high, float(args.actor_cpus), args.actor_gpus)
+
+
 def run_embed_command(args) -> int:
-    from vidray.cli import ray_session_of
     from vidray.embed.inputs import load_videos
     from vidray.embed.job import resolve_job_model, run_embed
-    from vidray.runtime import quiet_ray_data
-    from vidray.synth.cli import progress_bar
 
     cfg = config_from_args(args)
+    pool = pool_from_args(args)
+    output = output_path(args.output, "--output")
     videos = load_videos(args.input, cfg.split_ratios)
     spec = resolve_job_model(cfg)  # missing weights fail here, before Ray starts
     with ray_session_of(args):
-        quiet_ray_data()
-        with progress_bar("embed") as progress:
-            summary = run_embed(cfg, videos, args.output, workers=args.workers, actors=args.actors,
-                                actor_cpus=args.actor_cpus, overwrite=args.overwrite, progress=progress,
-                                spec=spec)
+        summary = run_embed(cfg, videos, output, scale=scale_of(args), pool=pool, overwrite=args.overwrite,
+                            progress=progress_of(args, "embed", "videos"), spec=spec)
     print(summary.line())
     for name, reason in summary.errors.items():
         print(f"  failed: {name}: {reason}")
@@ -79,7 +108,7 @@ def run_embed_command(args) -> int:
     return 0
 
 
-def run_embed_demo(videos_dir_or_list, out: Path, workers: int | None = None) -> list[str]:
+def run_embed_demo(videos_dir_or_list, out: Path, scale: Scale | None = None) -> list[str]:
     """``vidray demo``'s embedding stage on the running Ray: a directory or list of videos → ``out``,
     with the small random ``vidray-tiny`` model; returns the lines to print."""
     from vidray.embed.inputs import VideoItem, hash_split, load_videos, safe_name
@@ -94,7 +123,7 @@ def run_embed_demo(videos_dir_or_list, out: Path, workers: int | None = None) ->
             path = Path(path)
             name = safe_name("_".join(path.with_suffix("").parts[-3:]))
             videos.append(VideoItem(name, str(path.absolute()), hash_split(name, cfg.split_ratios)))
-    summary = run_embed(cfg, videos, Path(out), workers=workers)
+    summary = run_embed(cfg, videos, Path(out), scale=scale)
     out = summary.output
     lines = [summary.line(),
              "  (demo: model vidray-tiny with --pretrained none = random weights, so the embeddings only show "

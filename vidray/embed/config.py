@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vidray.config import bounded
 from vidray.embed.inputs import check_split_ratios
 
 DTYPES = ("float16", "float32")
@@ -15,25 +16,19 @@ class EmbedConfig:
 
     model: str = "ViT-B-32"
     pretrained: str | None = None     # tag | path | "none"; None: the model's first open_clip tag
-    fps: float | None = 1.0           # frames sampled per second of video
-    every_n: int | None = None        # or every n-th decoded frame (then fps is ignored)
-    shard_size: int = 10000
+    fps: float | None = bounded(1.0, gt=0)       # frames sampled per second of video
+    every_n: int | None = bounded(None, ge=1)     # or every n-th decoded frame (then fps is ignored)
+    shard_size: int = bounded(10000, ge=1)
     split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    dtype: str = "float16"            # stored embedding dtype
-    batch_size: int = 256             # frames per model forward
-    frames_per_block: int = 32        # frames per decoded block handed to the model actors
+    dtype: str = bounded("float16", choices=DTYPES)  # stored embedding dtype
+    batch_size: int = bounded(256, ge=1)          # frames per model forward
+    frames_per_block: int = bounded(32, ge=1)     # frames per decoded block handed to the model actors
 
     def problems(self) -> list[str]:
+        """Problems the declared bounds cannot say: the split ratios, a sampling rule, a model name."""
         problems = check_split_ratios(self.split_ratios)
-        if self.every_n is None and (self.fps is None or self.fps <= 0):
-            problems.append(f"fps must be > 0, got {self.fps}")
-        if self.every_n is not None and self.every_n < 1:
-            problems.append(f"every_n must be >= 1, got {self.every_n}")
-        for name in ("shard_size", "batch_size", "frames_per_block"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.dtype not in DTYPES:
-            problems.append(f"dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
+        if self.every_n is None and self.fps is None:
+            problems.append("fps must be > 0, got None (or give every_n)")
         if not self.model:
             problems.append("model must not be empty")
         return problems

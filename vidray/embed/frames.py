@@ -15,6 +15,7 @@ import av
 import numpy as np
 
 from vidray.errors import InputError
+from vidray.io.probe import open_video
 
 
 @dataclass
@@ -25,17 +26,6 @@ class FrameBatch:
     frames: np.ndarray
     indices: np.ndarray
     times: np.ndarray
-
-
-@dataclass
-class StreamInfo:
-    """What the container says about the video stream (``duration``/``frame_rate`` may be None)."""
-
-    width: int
-    height: int
-    frame_rate: float | None
-    duration: float | None
-    codec: str
 
 
 class FrameSampler:
@@ -61,22 +51,6 @@ class FrameSampler:
         return False
 
 
-def probe(path: str | os.PathLike) -> StreamInfo:
-    """Read the video stream's size, rate and duration from the container header."""
-    path = Path(path)
-    with _open(path) as container:
-        stream = _video_stream(container, path)
-        rate = float(stream.average_rate) if stream.average_rate else None
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / av.time_base
-        else:
-            duration = None
-        return StreamInfo(stream.codec_context.width, stream.codec_context.height, rate, duration,
-                          stream.codec_context.name)
-
-
 def iter_frame_batches(path: str | os.PathLike, batch_size: int = 32, fps: float | None = 1.0,
                        every_n: int | None = None) -> Iterator[FrameBatch]:
     """Decode ``path`` once, yielding sampled frames in batches of ``batch_size`` (the last may be
@@ -85,8 +59,8 @@ def iter_frame_batches(path: str | os.PathLike, batch_size: int = 32, fps: float
     sampler = FrameSampler(fps=fps, every_n=every_n)
     frames, indices, times = [], [], []
     emitted = 0
-    with _open(path) as container:
-        stream = _video_stream(container, path)
+    container, stream = open_video(path)
+    with container:
         stream.thread_type = "AUTO"
         step = 1.0 / float(stream.average_rate) if stream.average_rate else 0.0
         try:
@@ -109,17 +83,3 @@ def iter_frame_batches(path: str | os.PathLike, batch_size: int = 32, fps: float
     if not emitted:
         raise InputError(path, "contains no decodable frames")
 
-
-def _open(path: Path):
-    if not path.is_file():
-        raise InputError(path, "video file does not exist")
-    try:
-        return av.open(str(path))
-    except av.error.FFmpegError as exc:
-        raise InputError(path, f"cannot be opened as a video ({exc.__class__.__name__}: {exc})") from exc
-
-
-def _video_stream(container, path: Path):
-    if not container.streams.video:
-        raise InputError(path, "has no video stream")
-    return container.streams.video[0]

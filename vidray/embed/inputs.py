@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from vidray.config import read_config_file
 from vidray.errors import ConfigError, InputError
+from vidray.io.names import clean_name
+from vidray.io.video import VIDEO_SUFFIXES
 
 SPLITS = ("train", "val", "test")
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
 _VIDEO_KEYS = {"name", "path", "caption", "split", "metadata", "categories"}
 _SPLIT_ALIASES = {"validation": "val", "valid": "val", "eval": "val"}
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+# a sample's name in file names: clean_name, also trimming dots so no sample file is hidden (".name.npy")
+safe_name = partial(clean_name, trim="_.")
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,6 @@ def check_split_ratios(ratios) -> list[str]:
     if any(r < 0 for r in ratios) or sum(ratios) <= 0:
         return [f"split_ratios must be >= 0 and not all 0, got {list(ratios)}"]
     return []
-
-
-def safe_name(text: str) -> str:
-    """``text`` with runs of characters other than ``[A-Za-z0-9._-]`` replaced by ``_``."""
-    return _SAFE_NAME.sub("_", text).strip("_.") or "video"
 
 
 def load_videos(source: str | os.PathLike, split_ratios=(0.8, 0.1, 0.1)) -> list[VideoItem]:

@@ -7,31 +7,32 @@ Resume is per video: a sample whose ``.npy``, ``.txt`` and ``.json`` exist is no
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 
 from vidray.embed.config import EmbedConfig
-from vidray.embed.frames import iter_frame_batches, probe
+from vidray.embed.frames import iter_frame_batches
 from vidray.embed.inputs import VideoItem
 from vidray.embed.model import ModelSpec, default_pretrained, embed_images, load_model, resolve_model
 from vidray.embed.preprocess import Preprocess, resize_center_crop
 from vidray.errors import InputError
-from vidray.io.atomic import remove_stale_parts, write_bytes_atomic, write_json_atomic
-from vidray.io.outdir import OutputDir
+from vidray.io.atomic import write_bytes_atomic, write_json_atomic
 from vidray.io.parquet_shards import write_parquet
+from vidray.io.probe import probe_video
 from vidray.io.webdataset_shards import Sample, format_key, plan_shards, write_webdataset
-from vidray.runtime import decode_task_options
+from vidray.progress import Progress
+from vidray.run import JobRun
+from vidray.stage import Resources, Scale, Stage, rows_per_block
 
 log = logging.getLogger("vidray.embed")
-Progress = Callable[[int, int], None]
-BLOCKS_PER_DECODE_TASK = 4         # input blocks (groups of videos) per decode task slot
 DECODE_BATCH = 8                   # full-size frames decoded before resizing
 DECODE_TASK_MEMORY = 2**30          # a decode worker: torch + PyAV (~0.5 GB) + a few full-size frames + a block
 
@@ -69,9 +70,9 @@ def sample_paths(root: Path, video: VideoItem) -> dict[str, Path]:
     return {ext: base.with_suffix(f".{ext}") for ext in ("npy", "txt", "json")}
 
 
-def is_done(root: Path, video: VideoItem) -> bool:
-    """A sample is done once all three files exist (the JSON is written last)."""
-    return all(p.exists() for p in sample_paths(root, video).values())
+def is_done(run: JobRun, video: VideoItem) -> bool:
+    """A sample is done once the run's record lists it and its three files exist."""
+    return video.name in run.record and all(p.exists() for p in sample_paths(run.root, video).values())
 
 
 # ---- Ray Data UDFs -------------------------------------------------------------------------------
@@ -92,9 +93,9 @@ def decode_videos(batch: dict, *, pre: Preprocess, fps: float | None, every_n: i
     for video, path in zip(batch["video"], batch["path"]):
         video, path, count = int(video), str(path), 0
         try:
-            info = probe(path)
+            info = probe_video(path)
             meta = (np.nan if info.duration is None else info.duration,
-                    np.nan if info.frame_rate is None else info.frame_rate)
+                    np.nan if info.fps is None else info.fps)
             # decode a few full-size frames at a time (a 4K frame is 25 MB), keep only resized ones
             for fb in iter_frame_batches(path, batch_size=min(DECODE_BATCH, frames_per_block), fps=fps,
                                          every_n=every_n):
@@ -138,6 +139,7 @@ class Embedder:
         torch.set_num_threads(cpu_threads)
         self.spec = spec
         self.model = load_model(spec, self.device)
+        self.frames = _frames_counter()
 
     def __call__(self, batch: dict) -> dict:
         start = time.time()
@@ -145,6 +147,8 @@ class Embedder:
         emb = np.zeros((len(ok), self.spec.embed_dim), np.float32)
         if ok.any():
             emb[ok] = embed_images(self.model, batch["image"][ok], self.spec.preprocess, self.device)
+            if self.frames is not None:
+                self.frames.inc(int(ok.sum()), tags={"device": self.device})
         out = {k: v for k, v in batch.items() if k != "image"}
         out["embedding"] = emb
         # wall-clock span of this call, so the driver can tell the actors' steady-state rate
@@ -153,15 +157,26 @@ class Embedder:
         return out
 
 
+def _frames_counter():
+    """The ``vidray_frames_embedded`` Ray metric (the dashboard's Grafana shows it), if metrics work here."""
+    try:
+        from ray.util.metrics import Counter
+
+        return Counter("vidray_frames_embedded", "video frames embedded by vidray embed", tag_keys=("device",))
+    except Exception as exc:  # metrics are a nicety; never fail a job on them
+        log.debug("no frames counter: %s", exc)
+        return None
+
+
 # ---- driver --------------------------------------------------------------------------------------
 
 class _Collector:
     """Gathers each video's embedded frames (in any order) and writes its sample once all arrived."""
 
-    def __init__(self, root: Path, videos: list[VideoItem], todo: int, cfg: EmbedConfig, spec: ModelSpec,
-                 summary: EmbedSummary, progress: Progress | None):
-        self.root, self.videos, self.todo, self.cfg, self.spec = root, videos, todo, cfg, spec
-        self.summary, self.progress = summary, progress
+    def __init__(self, run: JobRun, videos: list[VideoItem], cfg: EmbedConfig, spec: ModelSpec,
+                 summary: EmbedSummary):
+        self.run, self.root, self.videos, self.cfg, self.spec = run, run.root, videos, cfg, spec
+        self.summary = summary
         self.parts: dict[int, dict[int, tuple]] = {}
         self.totals: dict[int, int] = {}
         self.meta: dict[int, tuple[float, float]] = {}
@@ -176,7 +191,8 @@ class _Collector:
                 self.summary.errors[self.videos[v].name] = f"{self.videos[v].path}: {batch['error'][j]}"
                 log.warning("embed: %s failed: %s", self.videos[v].path, batch["error"][j])
                 self.parts.pop(v, None)
-                self._finish(v)
+                self.finished.add(v)
+                self.run.progress.add(failed=1)
                 continue
             # keyed by frame: a retried decode task re-sending frames cannot duplicate them
             parts = self.parts.setdefault(v, {})
@@ -187,11 +203,6 @@ class _Collector:
                 self.totals[v] = int(batch["total"][j])
             if len(parts) == self.totals.get(v, -1):
                 self._write(v)
-
-    def _finish(self, v: int) -> None:
-        self.finished.add(v)
-        if self.progress:
-            self.progress(len(self.finished), self.todo)
 
     def _write(self, v: int) -> None:
         video = self.videos[v]
@@ -205,9 +216,11 @@ class _Collector:
         write_bytes_atomic(paths["txt"], video.caption.encode("utf-8"))
         write_json_atomic(paths["json"], sample_metadata(video, self.cfg, self.spec, parts, emb.shape,
                                                          duration, source_fps))
+        self.run.record.append([{"key": video.name, "split": video.split, "frames": len(parts)}])
         self.summary.embedded += 1
         self.summary.frames += len(parts)
-        self._finish(v)
+        self.finished.add(v)
+        self.run.progress.add(ok=1)
 
 
 def sample_metadata(video: VideoItem, cfg: EmbedConfig, spec: ModelSpec, parts, shape, duration, source_fps) -> dict:
@@ -224,13 +237,6 @@ def sample_metadata(video: VideoItem, cfg: EmbedConfig, spec: ModelSpec, parts, 
     }
 
 
-def cluster_gpus() -> int:
-    """GPUs in the connected Ray cluster."""
-    import ray
-
-    return int(ray.cluster_resources().get("GPU", 0))
-
-
 def resolve_job_model(cfg: EmbedConfig) -> ModelSpec:
     """The model of ``cfg``, checked at once (missing weights raise before any work); with no
     network, sets HF_HUB_OFFLINE for this process so nothing waits on hub retries."""
@@ -241,39 +247,95 @@ def resolve_job_model(cfg: EmbedConfig) -> ModelSpec:
     return spec
 
 
-def run_embed(cfg: EmbedConfig, videos: list[VideoItem], output, *, workers: int | None = None,
-              actors: int | None = None, actor_cpus: int = 1, overwrite: bool = False,
-              progress: Progress | None = None, spec: ModelSpec | None = None) -> EmbedSummary:
+DECODE = Stage("decode", decode_videos, batch_size=None,  # one block of videos per call, streamed out
+               # declaring the decode memory also keeps Ray Data from fusing decode into the model actors
+               # (it fuses ops with equal resource requests), which would serialise decode and inference
+               resources=Resources(cpus=1, memory=DECODE_TASK_MEMORY))
+
+
+@dataclass(frozen=True)
+class ActorPool:
+    """The CLIP model actors: the pool autoscales between ``min_actors`` and ``max_actors`` (None: one per
+    GPU the cluster can grow to, else 1); ``gpus`` per actor (None: 1 when the cluster has GPU node types)."""
+
+    min_actors: int = 1
+    max_actors: int | None = None
+    cpus: float = 1.0
+    gpus: float | None = None
+
+    def resolve(self, capacity: dict[str, float]) -> "ActorPool":
+        """Concrete sizes for a cluster that can grow to ``capacity``."""
+        gpus = self.gpus if self.gpus is not None else (1.0 if capacity.get("GPU", 0) > 0 else 0.0)
+        most = int(capacity.get("GPU", 0) // gpus) if gpus else 1
+        max_actors = max(self.min_actors, self.max_actors or most or 1)
+        return ActorPool(self.min_actors, max_actors, self.cpus, gpus)
+
+
+def embed_stages(cfg: EmbedConfig, spec: ModelSpec, pool: ActorPool) -> list[Stage]:
+    """Decode tasks (CPU) → model actors (GPU when ``pool.gpus``)."""
+    decode = dataclasses.replace(DECODE, fn_kwargs=dict(pre=spec.preprocess, fps=cfg.sample_fps, every_n=cfg.every_n,
+                                                        frames_per_block=cfg.frames_per_block))
+    embed = Stage("embed", Embedder, Resources(cpus=pool.cpus, gpus=pool.gpus or 0.0), batch_size=cfg.batch_size,
+                  constructor_kwargs={"spec": spec, "cpu_threads": max(1, int(pool.cpus))},
+                  min_actors=pool.min_actors, max_actors=pool.max_actors or pool.min_actors, cpu_work=False)
+    return [decode, embed]
+
+
+def run_embed(cfg: EmbedConfig, videos: list[VideoItem], output, *, scale: Scale | None = None,
+              pool: ActorPool | None = None, overwrite: bool = False, progress: Progress | None = None,
+              spec: ModelSpec | None = None) -> EmbedSummary:
     """Embed ``videos`` into ``output`` (processed layout, ``wds/``, ``parquet/``); resumes per video.
 
-    ``workers``: decode tasks (default: the CPUs the actors leave free); ``actors``: model replicas
-    (default: one per GPU, else 1), each with ``actor_cpus`` CPUs (its torch threads on CPU);
-    ``spec``: the model as :func:`resolve_job_model` gave it (resolved here if not given).
+    ``scale`` caps/decorates the decode tasks; ``pool`` sizes the model actors; ``spec``: the model as
+    :func:`resolve_job_model` gave it (resolved here if not given, so missing weights fail first).
     """
-    start = time.perf_counter()
+    from vidray.capacity import cluster_capacity
+
     spec = spec or resolve_job_model(cfg)
-    out = OutputDir(output, job="embed", config=cfg.identity(spec.pretrained or "none"), overwrite=overwrite,
-                    owned=("processed", "wds", "parquet", "errors.json"))
-    remove_stale_parts(out.root)
-    summary = EmbedSummary(out.root, len(videos), pretrained=spec.pretrained_label)
-    todo = [i for i, v in enumerate(videos) if not is_done(out.root, v)]
-    summary.reused = len(videos) - len(todo)
+    run = JobRun("embed", output, cfg.identity(spec.pretrained or "none"), overwrite=overwrite, scale=scale,
+                 progress=progress, unit="videos", owned=("processed", "wds", "parquet", "errors.json"))
+    summary = EmbedSummary(run.root, len(videos), pretrained=spec.pretrained_label)
     if spec.pretrained is None:
         log.warning("embed: --pretrained none: random weights, for tests and smoke runs only")
+
+    # plan: the videos not embedded by an earlier run
+    todo = [i for i, v in enumerate(videos) if not is_done(run, v)]
+    summary.reused = len(videos) - len(todo)
+    run.progress.start(len(videos), resumed=summary.reused)
+
+    # stream: decode → embed; the collector writes each video's sample once all its frames are back
     if todo:
         t0 = time.perf_counter()
-        _execute(cfg, spec, videos, todo, out.root, summary, workers, actors, actor_cpus, progress)
+        pool = (pool or ActorPool()).resolve(cluster_capacity())
+        log.info("embed: %d videos, model actors %d..%d (%s)", len(todo), pool.min_actors, pool.max_actors,
+                 "GPU" if pool.gpus else "CPU")
+        items = [{"video": i, "path": videos[i].path} for i in todo]
+        collector = _Collector(run, videos, cfg, spec, summary)
+        calls: set[tuple[float, float]] = set()  # (start, end) of each model call; blocks may split a call
+        # a few videos per decode task: it decodes them one after another (each streamed), which saves
+        # per-task overhead on many short videos and still balances load
+        for batch in run.stream(items, embed_stages(cfg, spec, pool),
+                                rows_per_block=rows_per_block(len(items), run.scale, most=16)):
+            collector.add(batch)
+            calls.update(zip(batch["embed_start"].tolist(), batch["embed_end"].tolist()))
+        if calls:
+            summary.stream_seconds = max(e for _, e in calls) - min(s for s, _ in calls)
+            summary.model_seconds = sum(e - s for s, e in calls)
+        for v in todo:
+            if v not in collector.finished:
+                summary.errors[videos[v].name] = f"{videos[v].path}: not all frames came back from the model actors"
         summary.embed_seconds = time.perf_counter() - t0
-    done = [v for v in videos if is_done(out.root, v)]
-    samples = build_samples(out.root, done)
-    shards = plan_shards(samples, cfg.shard_size)
-    write_webdataset(shards, out.root / "wds")
-    write_parquet(shards, out.root / "parquet")
-    write_json_atomic(out.root / "errors.json", summary.errors)
+
+    # finish: shards rebuilt from every finished sample, in a fixed order
+    done = [v for v in videos if is_done(run, v)]
+    shards = plan_shards(build_samples(run.root, done), cfg.shard_size)
+    write_webdataset(shards, run.root / "wds")
+    write_parquet(shards, run.root / "parquet")
+    write_json_atomic(run.root / "errors.json", summary.errors)
     summary.shards = len(shards)
     summary.splits = {s: sum(1 for v in done if v.split == s) for s in ("train", "val", "test")}
-    out.mark_complete()
-    summary.seconds = time.perf_counter() - start
+    run.finish()
+    summary.seconds = run.seconds
     return summary
 
 
@@ -286,40 +348,3 @@ def build_samples(root: Path, done: list[VideoItem]) -> list[Sample]:
         paths = sample_paths(root, video)
         samples.append(Sample(format_key(i), video.split, video.name, paths["npy"], paths["txt"], paths["json"]))
     return samples
-
-
-def _execute(cfg: EmbedConfig, spec: ModelSpec, videos, todo, root, summary, workers, actors, actor_cpus,
-             progress) -> None:
-    import ray
-
-    gpus = cluster_gpus()
-    actors = actors or max(1, gpus)
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    workers = workers or max(1, cpus - (0 if gpus else actors * actor_cpus))
-    items = [{"video": i, "path": videos[i].path} for i in todo]
-    # a few input blocks per decode task: a task then decodes its videos one after another (each
-    # streamed), which saves the per-task overhead on many short videos and still balances load
-    ds = ray.data.from_items(items, override_num_blocks=min(len(items), BLOCKS_PER_DECODE_TASK * workers))
-    # declaring the decode memory also keeps Ray Data from fusing decode into the model actors
-    # (it fuses ops with equal resource requests), which would serialise decode and inference
-    ds = ds.map_batches(decode_videos, batch_size=None, batch_format="numpy", **decode_task_options(),
-                        memory=DECODE_TASK_MEMORY, compute=ray.data.TaskPoolStrategy(size=min(workers, len(items))),
-                        fn_kwargs=dict(pre=spec.preprocess, fps=cfg.sample_fps, every_n=cfg.every_n,
-                                       frames_per_block=cfg.frames_per_block))
-    ds = ds.map_batches(Embedder, fn_constructor_kwargs={"spec": spec, "cpu_threads": actor_cpus},
-                        batch_size=cfg.batch_size, batch_format="numpy",
-                        compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=1 if gpus else 0,
-                        num_cpus=actor_cpus)
-    log.info("embed: %d videos, %d decode tasks, %d model actors (%s)", len(items), workers, actors,
-             "GPU" if gpus else "CPU")
-    collector = _Collector(root, videos, len(todo), cfg, spec, summary, progress)
-    calls: set[tuple[float, float]] = set()  # (start, end) of each model call; blocks may split a call
-    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        collector.add(batch)
-        calls.update(zip(batch["embed_start"].tolist(), batch["embed_end"].tolist()))
-    if calls:
-        summary.stream_seconds = max(e for _, e in calls) - min(s for s, _ in calls)
-        summary.model_seconds = sum(e - s for s, e in calls)
-    for v in todo:
-        if v not in collector.finished:
-            summary.errors[videos[v].name] = f"{videos[v].path}: not all frames came back from the model actors"

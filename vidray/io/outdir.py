@@ -77,5 +77,6 @@ def _describe_difference(previous: dict, job: str, config: dict) -> str:
     if previous.get("job") != job:
         return f"job {previous.get('job')!r}, not {job!r}"
     old = previous.get("config") or {}
-    diffs = [f"{k}: {old.get(k)!r} → {config.get(k)!r}" for k in sorted(set(old) | set(config)) if old.get(k) != config.get(k)]
+    diffs = [f"{k}: {old.get(k)!r} → {config.get(k)!r}" for k in sorted(set(old) | set(config))
+             if old.get(k) != config.get(k)]
     return "settings differ: " + ", ".join(diffs)

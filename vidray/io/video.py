@@ -11,6 +11,9 @@ import numpy as np
 from vidray.errors import InputError
 from vidray.io.atomic import atomic_path
 
+# file suffixes every stage treats as video when it scans a folder (lower case)
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
+
 
 def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = 10, crf: int = 17) -> Path:
     """Encode ``frames`` (uint8 [T,H,W] gray or [T,H,W,3] RGB, H and W even) as H.264 MP4.

@@ -29,7 +29,8 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
-def intermediate_flows(flow_01: torch.Tensor, flow_10: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def intermediate_flows(flow_01: torch.Tensor, flow_10: torch.Tensor,
+                       t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Flows from time ``t`` back to frames 0 and 1, assuming linear motion (Super SloMo, eq. 4).
 
     ``flow_01``, ``flow_10``: ``[B, 2, H, W]``; ``t``: ``[B, 1, 1, 1]`` in (0, 1).

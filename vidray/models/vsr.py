@@ -32,7 +32,8 @@ class SlidingWindowVSR(nn.Module):
     def __init__(self, num_frames: int = 5, channels: int = 3, scale: int = 3, features: int = 64, blocks: int = 8):
         super().__init__()
         self.num_frames, self.scale = num_frames, scale
-        self.frame_features = nn.Sequential(ConvAct(channels, features // 2, 3), ConvAct(features // 2, features // 2, 3))
+        self.frame_features = nn.Sequential(ConvAct(channels, features // 2, 3),
+                                            ConvAct(features // 2, features // 2, 3))
         self.fuse = ConvAct(num_frames * (features // 2), features, 1)
         self.body = nn.Sequential(*(ResidualBlock(features, res_scale=0.2) for _ in range(blocks)))
         self.body_out = nn.Conv2d(features, features, 3, padding=1)

@@ -5,11 +5,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from vidray.cli_flags import (
+    add_ray_flags,
+    non_negative_int,
+    output_path,
+    positive_int,
+    progress_of,
+    ray_session_of,
+    scale_of,
+)
+from vidray.stage import Scale
+
 
 def register(commands) -> None:
     """Add ``patches`` and ``monitor`` to the top-level subparsers."""
-    from vidray.cli import add_ray_flags, non_negative_int, positive_int
-
     p = commands.add_parser(
         "patches", help="VSR training patches (GT / LR / LR_7frames PNGs) from a list of films",
         description="Plan every extraction from CONFIG + seed, decode each video once in (video, segment) tasks, "
@@ -35,17 +44,18 @@ def register(commands) -> None:
 
 
 def run_patches_command(args) -> int:
-    from vidray.cli import ray_session_of
     from vidray.patches.config import load_patches_config
     from vidray.patches.job import run_patches
-    from vidray.runtime import quiet_ray_data
 
     cfg = load_patches_config(args.config, {"seed": args.seed, "frame_limit": args.frame_limit})
-    workers = args.workers or cfg.base_settings.workers
+    output = output_path(args.output, "--output") if args.output else None
+    if output is None and cfg.base_settings.output_base_dir:
+        output = output_path(cfg.base_settings.output_base_dir, "base_settings.output_base_dir")
     with ray_session_of(args):
-        quiet_ray_data()
         with live_view(args.live) as on_status:
-            summary = run_patches(cfg, args.output, workers=workers, overwrite=args.overwrite, on_status=on_status)
+            progress = progress_of(args, "patches", "extractions", bar=on_status is None)
+            summary = run_patches(cfg, output, scale=scale_of(args), overwrite=args.overwrite, progress=progress,
+                                  on_status=on_status)
     for name, reason in summary.video_errors.items():
         print(f"video failed: {name}: {reason}", file=sys.stderr)
     for note in summary.notes:
@@ -95,7 +105,7 @@ class live_view:
         return False
 
 
-def run_patches_demo(out: Path, workers: int | None = None) -> list[str]:
+def run_patches_demo(out: Path, scale: Scale | None = None) -> list[str]:
     """Run the job on a generated 720p clip with a small config (call inside a Ray session, e.g. from
     ``vidray demo``); returns the lines saying where everything went."""
     from vidray.patches.demo import demo_config
@@ -103,7 +113,7 @@ def run_patches_demo(out: Path, workers: int | None = None) -> list[str]:
 
     out = Path(out)
     cfg = demo_config(out / "sources")
-    summary = run_patches(cfg, out / "patches", workers=workers)
+    summary = run_patches(cfg, out / "patches", scale=scale)
     root = summary.output
     return [summary.line(),
             f"  VSR patches    : {root}/Universal/Mastermodell/Learn/Patches/{{GT,LR,LR_7frames}}/patch_*.png "

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidray.config import from_dict, read_config_file
+from vidray.config import bounded, from_dict, read_config_file
 from vidray.errors import ConfigError
+from vidray.io.names import clean_name
 from vidray.patches.formats import CATEGORY_FOLDERS, distribution_problems
 
 TONE_CURVES = ("hable", "mobius", "reinhard", "clip")
@@ -19,43 +19,23 @@ TONE_CURVES = ("hable", "mobius", "reinhard", "clip")
 class BaseSettings:
     """Run-wide settings. ``frame_limit`` = extractions per video at category weight 1."""
 
-    frame_limit: int = 3000
+    frame_limit: int = bounded(3000, ge=1)
     output_base_dir: str | None = None
     temp_dir: str | None = None  # accepted for seed configs; nothing goes through a temp dir
-    min_file_size: int = 1024
-    retry_attempts: int = 3
-    retry_skip_seconds: float = 2.0
-    workers: int | None = None
-    seed: int = 0
-    segment_seconds: float = 30.0
-    tone_curve: str = "hable"
-    hdr_peak_nits: float = 1000.0
-    png_compression: int = 1
+    min_file_size: int = bounded(1024, ge=0)
+    retry_attempts: int = bounded(3, ge=0)
+    retry_skip_seconds: float = bounded(2.0, gt=0)
+    workers: int | None = bounded(None, ge=1)
+    seed: int = bounded(0, ge=0)
+    segment_seconds: float = bounded(30.0, gt=0)
+    tone_curve: str = bounded("hable", choices=TONE_CURVES)
+    hdr_peak_nits: float = bounded(1000.0, gt=100)
+    png_compression: int = bounded(1, ge=0, le=9)
     format_distribution: dict = field(default_factory=dict)
 
     def problems(self) -> list[str]:
-        """Every problem with these settings."""
+        """Problems of the format mix, which is checked against the crop-format registry."""
         p = []
-        if self.frame_limit < 1:
-            p.append(f"frame_limit must be >= 1, got {self.frame_limit}")
-        if self.min_file_size < 0:
-            p.append(f"min_file_size must be >= 0, got {self.min_file_size}")
-        if self.retry_attempts < 0:
-            p.append(f"retry_attempts must be >= 0, got {self.retry_attempts}")
-        if self.retry_skip_seconds <= 0:
-            p.append(f"retry_skip_seconds must be > 0, got {self.retry_skip_seconds}")
-        if self.workers is not None and self.workers < 1:
-            p.append(f"workers must be >= 1, got {self.workers}")
-        if self.seed < 0:
-            p.append(f"seed must be >= 0, got {self.seed}")
-        if self.segment_seconds <= 0:
-            p.append(f"segment_seconds must be > 0, got {self.segment_seconds}")
-        if self.tone_curve not in TONE_CURVES:
-            p.append(f"tone_curve must be one of {', '.join(TONE_CURVES)}, got {self.tone_curve!r}")
-        if self.hdr_peak_nits <= 100:
-            p.append(f"hdr_peak_nits must be > 100, got {self.hdr_peak_nits}")
-        if not 0 <= self.png_compression <= 9:
-            p.append(f"png_compression must be 0..9, got {self.png_compression}")
         for cat, dist in self.format_distribution.items():
             if cat not in CATEGORY_FOLDERS:
                 p.append(f"format_distribution: unknown category {cat!r} (known: {', '.join(CATEGORY_FOLDERS)})")
@@ -114,11 +94,6 @@ class PatchesConfig:
         for k in ("workers", "output_base_dir", "temp_dir"):
             base.pop(k)
         return {"base_settings": base, "videos": [dataclasses.asdict(v) for v in self.videos]}
-
-
-def clean_name(name: str) -> str:
-    """A file-name-safe form of a video name (runs of other characters → ``_``)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name.strip()).strip("_") or "video"
 
 
 def _build(cls, raw: dict, label: str, problems: list[str]):

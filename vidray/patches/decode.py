@@ -1,5 +1,5 @@
-"""PyAV access to a source: probe (size, count, rate, HDR transfer), seek + decode forward, and
-conversion of the frames a window needs to RGB (uint8 SDR, uint16 rgb48 for HDR)."""
+"""PyAV access to a source: seek + decode forward, and conversion of the frames a window needs to
+RGB (uint8 SDR, uint16 rgb48 for HDR). Opening and probing live in :mod:`vidray.io.probe`."""
 
 from __future__ import annotations
 
@@ -11,55 +11,8 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from vidray.errors import InputError
-from vidray.patches.plan import VideoInfo, work_size
-
-TRC_PQ, TRC_HLG = 16, 18  # AVColorTransferCharacteristic: SMPTE ST 2084, ARIB STD-B67
-TRANSFER_TAGS = {"pq": (TRC_PQ, "smpte2084"), "hlg": (TRC_HLG, "arib-std-b67")}  # (color_trc, x265/ffmpeg name)
-PRIMARIES_BT2020, SPACE_BT2020_NCL, SPACE_BT2020_CL = 9, 9, 10
-
-
-def hdr_transfer(color_trc: int | None) -> str | None:
-    """``"pq"`` / ``"hlg"`` for HDR transfer tags, else None (SDR)."""
-    return {trc: name for name, (trc, _) in TRANSFER_TAGS.items()}.get(int(color_trc or 0))
-
-
-def open_video(path: str | os.PathLike):
-    """Open ``path`` and return (container, first video stream); InputError with the reason if unusable."""
-    if not os.path.isfile(path):
-        raise InputError(path, "video file does not exist")
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as exc:
-        raise InputError(path, f"cannot be opened as a video ({exc.__class__.__name__}: {exc})") from exc
-    if not container.streams.video:
-        container.close()
-        raise InputError(path, "has no video stream")
-    return container, container.streams.video[0]
-
-
-def probe_video(path: str | os.PathLike) -> VideoInfo:
-    """Size, frame count, frame rate and HDR transfer of ``path`` (decodes only its first frame)."""
-    container, stream = open_video(path)
-    try:
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        if not rate:
-            raise InputError(path, "has no frame rate")
-        fps = float(rate)
-        frames = int(stream.frames or 0)
-        if frames <= 0:
-            duration = (float(stream.duration * stream.time_base) if stream.duration
-                        else (container.duration or 0) / 1e6)
-            frames = int(round(duration * fps))
-        try:
-            first = next(container.decode(stream))
-        except (StopIteration, av.error.FFmpegError) as exc:
-            raise InputError(path, f"contains no decodable frame ({exc.__class__.__name__}: {exc})") from exc
-        trc = first.color_trc if first.color_trc not in (None, 2) else stream.codec_context.color_trc
-        return VideoInfo(path=str(path), width=first.width, height=first.height, frames=frames, fps=fps,
-                         hdr=hdr_transfer(trc), codec=stream.codec_context.name)
-    finally:
-        container.close()
+from vidray.io.probe import open_video, probe_video
+from vidray.patches.plan import work_size
 
 
 class SegmentDecoder:

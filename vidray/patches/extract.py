@@ -121,7 +121,8 @@ def extract_segment(item: dict, settings: dict, root: str) -> list[dict]:
                     for k in [k for k in buffer if k < low]:
                         del buffer[k]
             except (av.error.FFmpegError, ValueError) as exc:
-                error = f"decode error near frame {last if last is not None else start} ({exc.__class__.__name__}: {exc})"
+                near = last if last is not None else start
+                error = f"decode error near frame {near} ({exc.__class__.__name__}: {exc})"
             if not pending:
                 break
             buffer.clear()

@@ -3,9 +3,9 @@ decoding and writing PNGs in workers → driver streams records into manifest an
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,17 +15,16 @@ import cv2
 import numpy as np
 
 from vidray.errors import ConfigError, InputError
-from vidray.io.atomic import remove_stale_parts
-from vidray.io.manifest import Manifest
-from vidray.io.outdir import OutputDir
+from vidray.io.probe import probe_video
 from vidray.patches.config import BaseSettings, PatchesConfig
-from vidray.patches.decode import probe_video
 from vidray.patches.extract import extract_segment
 from vidray.patches.formats import CATEGORY_FOLDERS
 from vidray.patches.layout import MANIFEST_FILE, STATUS_FILE, create_tree
 from vidray.patches.plan import VideoInfo, VideoPlan, plan_segments, plan_video
 from vidray.patches.status import PatchStatus
-from vidray.runtime import decode_task_options
+from vidray.progress import Progress
+from vidray.run import JobRun
+from vidray.stage import Resources, Scale, Stage
 
 log = logging.getLogger("vidray.patches")
 
@@ -81,33 +80,36 @@ def _probe_all(paths: list[str]) -> list:
         return list(pool.map(probe, paths))
 
 
-def run_patches(cfg: PatchesConfig, output=None, *, workers: int | None = None, overwrite: bool = False,
-                on_status: Callable[[dict], None] | None = None,
+EXTRACT = Stage("extract", extract_batch, Resources(cpus=1), batch_size=1)  # one (video, segment) per call
+
+
+def run_patches(cfg: PatchesConfig, output=None, *, scale: Scale | None = None, overwrite: bool = False,
+                progress: Progress | None = None, on_status: Callable[[dict], None] | None = None,
                 after_records: Callable[[int], None] | None = None) -> PatchesSummary:
     """Extract every planned patch of ``cfg`` into ``output`` (default: ``output_base_dir``); resumes.
 
-    ``on_status(status_dict)`` is called as records arrive (live view); ``after_records(n_done_this_run)``
-    after each batch is appended to the manifest (tests use it to simulate a crash).
+    ``scale.workers`` (else ``base_settings.workers``) caps the extraction tasks; ``on_status(status_dict)``
+    is called as records arrive (live view); ``after_records(n_done_this_run)`` after each batch is
+    appended to the manifest (tests use it to simulate a crash).
     """
-    import ray
-
-    start = time.perf_counter()
     bs = cfg.base_settings
     output = output or bs.output_base_dir
     if not output:
         raise ConfigError("no output directory: pass --output or set base_settings.output_base_dir")
-    out = OutputDir(output, job="patches", config=cfg.identity(), overwrite=overwrite,
-                    owned=tuple(sorted({f.split("/")[0] for f in CATEGORY_FOLDERS.values()}))
-                    + (STATUS_FILE, MANIFEST_FILE))
-    root = out.root
+    scale = scale or Scale()
+    if scale.workers is None and bs.workers:
+        scale = dataclasses.replace(scale, workers=bs.workers)
+    run = JobRun("patches", output, cfg.identity(), overwrite=overwrite, record=MANIFEST_FILE, scale=scale,
+                 progress=progress, unit="extractions",
+                 owned=tuple(sorted({f.split("/")[0] for f in CATEGORY_FOLDERS.values()}))
+                 + (STATUS_FILE, MANIFEST_FILE))
+    root = run.root
     summary = PatchesSummary(root)
-    remove_stale_parts(root)
     status = PatchStatus(root / STATUS_FILE, root)
-    manifest = Manifest(root / MANIFEST_FILE)
-    infos = _probe_all([v.path for v in cfg.videos])
-    tasks, categories = [], {}
-    planned_keys: set[str] = set()
-    for entry, info in zip(cfg.videos, infos):
+
+    # plan: probe every video, plan its extractions, split them into (video, segment) tasks not yet done
+    tasks, categories, planned_keys = [], {}, set()
+    for entry, info in zip(cfg.videos, _probe_all([v.path for v in cfg.videos])):
         if isinstance(info, InputError):
             summary.video_errors[entry.name] = info.reason
             status.plan_video(entry.name, [], [], f"{info.path}: {info.reason}")
@@ -122,44 +124,47 @@ def run_patches(cfg: PatchesConfig, output=None, *, workers: int | None = None, 
             categories.setdefault(e["category"], set()).add(e["format"])
             planned_keys.add(e["key"])
         settings = task_settings(info, plan, bs)
-        for item in plan_segments(plan, info, bs.segment_seconds, done=set(manifest.records)):
-            tasks.append(json.dumps({"item": item, "settings": settings}))
+        for item in plan_segments(plan, info, bs.segment_seconds, done=set(run.record.records)):
+            tasks.append({"task": json.dumps({"item": item, "settings": settings})})
     for cat, fmts in categories.items():
         create_tree(root, [cat], sorted(fmts))
-    for key, rec in manifest.records.items():
+    for key, rec in run.record.records.items():
         if key in planned_keys:
             status.add(rec, resumed=True)
     status.write("running", force=True)
     summary.planned = status.data["progress"]["total"]
+    run.progress.start(summary.planned, resumed=status.data["progress"]["done"])
     if on_status:
         on_status(status.data)
+
+    # stream: workers decode and write PNGs; the driver records each finished window
+    stage = dataclasses.replace(EXTRACT, fn_kwargs={"root": str(root)})
     try:
-        if tasks:
-            n = min(len(tasks), workers or bs.workers or max(1, int(ray.available_resources().get("CPU", 1))))
-            ds = ray.data.from_items([{"task": t} for t in tasks], override_num_blocks=len(tasks))
-            ds = ds.map_batches(extract_batch, fn_kwargs={"root": str(root)}, batch_size=1, batch_format="numpy",
-                                compute=ray.data.TaskPoolStrategy(size=n), **decode_task_options())
-            for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-                records = [json.loads(str(r)) for r in batch["record"]]
-                manifest.append(records)
-                for rec in records:
-                    status.add(rec)
-                summary.written += sum(r["status"] == "ok" for r in records)
-                status.write()
-                if on_status:
-                    on_status(status.data)
-                if after_records:
-                    after_records(status.data["progress"]["done"] - status._done_at_start)
+        for batch in run.stream(tasks, [stage]):
+            records = [json.loads(str(r)) for r in batch["record"]]
+            run.record.append(records)
+            for rec in records:
+                status.add(rec)
+            ok = sum(r["status"] == "ok" for r in records)
+            summary.written += ok
+            run.progress.add(ok=ok, failed=len(records) - ok)
+            status.write()
+            if on_status:
+                on_status(status.data)
+            if after_records:
+                after_records(status.data["progress"]["done"] - status._done_at_start)
     except BaseException:
         status.write("interrupted", force=True)
         raise
+
+    # finish
     p = status.data["progress"]
     summary.ok, summary.failed = p["ok"], p["failed"]
-    summary.failures = [r for k, r in manifest.records.items() if k in planned_keys and r["status"] != "ok"]
-    summary.already_complete = not tasks and out.complete
+    summary.failures = [r for k, r in run.record.records.items() if k in planned_keys and r["status"] != "ok"]
+    summary.already_complete = not tasks and run.already_complete
     status.write("complete" if not summary.video_errors else "complete_with_errors", force=True)
     if on_status:
         on_status(status.data)
-    out.mark_complete()
-    summary.seconds = time.perf_counter() - start
+    run.finish()
+    summary.seconds = run.seconds
     return summary

@@ -66,7 +66,8 @@ def read_status(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise InputError(path, "no status file here yet (is the run started, and is this its output directory?)")
+        raise InputError(path, "no status file here yet (is the run started, and is this its output directory?)") \
+            from None
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(path, f"unreadable status file: {exc}") from exc
 

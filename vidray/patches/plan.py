@@ -8,25 +8,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vidray.patches.config import PatchesConfig, VideoEntry, clean_name
+from vidray.io.names import clean_name
+from vidray.io.probe import VideoInfo
+from vidray.patches.config import PatchesConfig, VideoEntry
 from vidray.patches.formats import FORMATS
 from vidray.patches.layout import patch_paths
 
 HALF = 3  # a window is centre-3 .. centre+3
 MAX_WORK_SIZE = (1920, 1080)
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What the planner needs of a source: frame size, frame count, rate, HDR transfer."""
-
-    path: str
-    width: int
-    height: int
-    frames: int
-    fps: float
-    hdr: str | None = None  # "pq", "hlg" or None (SDR)
-    codec: str = ""
 
 
 @dataclass

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
 
+from vidray.cli_flags import (
+    add_ray_flags,
+    non_negative_int,
+    output_path,
+    positive_int,
+    progress_of,
+    ray_session_of,
+    scale_of,
+)
 from vidray.synth.config import H5_COMPRESSIONS, MovingMNISTConfig, VideoMNISTConfig
 from vidray.synth.motion import motion_names
 
 
 def register(commands) -> None:
     """Add ``synth`` and its subcommands to the top-level subparsers."""
-    from vidray.cli import add_ray_flags, non_negative_int, positive_int
-
     synth = commands.add_parser("synth", help="synthetic video datasets (VideoMNIST, Moving MNIST)",
                                 description="Generate synthetic video datasets on Ray.")
     kinds = synth.add_subparsers(dest="dataset", metavar="DATASET", parser_class=type(synth))
@@ -88,64 +94,40 @@ def _overrides(args, cls) -> dict:
     return {k: v for k, v in vars(args).items() if k in names}
 
 
-@contextlib.contextmanager
-def progress_bar(label: str):
-    """A rich progress bar on stderr; yields a ``progress(done, total)`` callback."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    console_progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
-                                TimeRemainingColumn(), transient=True, disable=not sys.stderr.isatty())
-    with console_progress:
-        task = console_progress.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            console_progress.update(task, completed=done, total=total)
-
-        yield update
-
-
 def run_videomnist_command(args) -> int:
     from vidray.config import load_config
-    from vidray.cli import ray_session_of
-    from vidray.runtime import quiet_ray_data
     from vidray.synth.job import run_videomnist
 
     cfg = load_config(VideoMNISTConfig, args.config, _overrides(args, VideoMNISTConfig))
+    output = output_path(args.output, "OUTPUT")
     with ray_session_of(args):
-        quiet_ray_data()
-        with progress_bar("videomnist") as progress:
-            summary = run_videomnist(cfg, args.output, workers=args.workers, overwrite=args.overwrite,
-                                     progress=progress)
+        summary = run_videomnist(cfg, output, scale=scale_of(args), overwrite=args.overwrite,
+                                 progress=progress_of(args, "videomnist", "videos"))
     print(summary.line())
     return 0
 
 
 def run_moving_mnist_command(args) -> int:
     from vidray.config import load_config
-    from vidray.cli import ray_session_of
-    from vidray.runtime import quiet_ray_data
     from vidray.synth.job import run_moving_mnist
 
     cfg = load_config(MovingMNISTConfig, args.config, _overrides(args, MovingMNISTConfig))
+    output = output_path(args.output, "OUTPUT")
     with ray_session_of(args):
-        quiet_ray_data()
-        with progress_bar("moving-mnist") as progress:
-            summary = run_moving_mnist(cfg, args.output, workers=args.workers, overwrite=args.overwrite,
-                                       progress=progress)
+        summary = run_moving_mnist(cfg, output, scale=scale_of(args), overwrite=args.overwrite,
+                                   progress=progress_of(args, "moving-mnist", "sequences"))
     print(summary.line())
     return 0
 
 
 def run_to_hdf5_command(args) -> int:
-    from vidray.cli import ray_session_of
-    from vidray.runtime import quiet_ray_data
     from vidray.synth.to_hdf5 import convert_tree
 
+    output = output_path(args.output_h5, "OUTPUT_H5")
     with ray_session_of(args):
-        quiet_ray_data()
-        summary = convert_tree(args.video_dir, args.output_h5, grayscale=args.grayscale,
-                               compression=args.h5_compression,
-                               videogpt_sequence_length=args.videogpt_sequence_length, workers=args.workers)
+        summary = convert_tree(args.video_dir, output, grayscale=args.grayscale, compression=args.h5_compression,
+                               videogpt_sequence_length=args.videogpt_sequence_length, scale=scale_of(args),
+                               progress=progress_of(args, "to-hdf5", "videos"))
     for warning in summary.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(summary.line())

@@ -7,30 +7,27 @@ re-encodes only MP4s the manifest does not list; a finished output is not touche
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Iterator
 
 import numpy as np
 
 from vidray.config import to_dict
-from vidray.io.atomic import part_path, remove_stale_parts
+from vidray.io.atomic import part_path
 from vidray.io.hdf5 import VideoH5Writer
-from vidray.io.manifest import Manifest
 from vidray.io.video import write_mp4
+from vidray.progress import Progress
+from vidray.run import JobRun
+from vidray.stage import Resources, Scale, Stage, rows_per_block
 from vidray.synth.config import MovingMNISTConfig, VideoMNISTConfig
 from vidray.synth.digits import load_digits
-from vidray.io.outdir import OutputDir
 from vidray.synth.plan import SPLIT_CODES, plan_moving_mnist, plan_videomnist, videomnist_split_size
-from vidray.runtime import decode_task_options
 from vidray.synth.render import render_videos
 
 log = logging.getLogger("vidray.synth")
-Progress = Callable[[int, int], None]
-ITEMS_PER_BATCH = 64
 
 
 @dataclass
@@ -71,54 +68,40 @@ def render_and_encode(batch: dict, *, canvas_size: int, output: str, fps: int, c
     return out
 
 
-def _execute(items: list[dict], *, canvas_size: int, output: Path, fps: int = 10, crf: int = 17,
-             return_frames: bool, workers: int | None, on_batch: Callable[[dict], None],
-             progress: Progress | None) -> None:
-    """Run the render/encode map over ``items`` on Ray Data and hand each result batch to ``on_batch``."""
-    import ray
-
-    if not items:
-        return
-    concurrency = workers or max(1, int(ray.available_resources().get("CPU", 1)))
-    batch_size = max(1, min(ITEMS_PER_BATCH, math.ceil(len(items) / (4 * concurrency))))
-    ds = ray.data.from_items(items, override_num_blocks=math.ceil(len(items) / batch_size))
-    ds = ds.map_batches(
-        render_and_encode,
-        fn_kwargs=dict(canvas_size=canvas_size, output=str(output), fps=fps, crf=crf, return_frames=return_frames),
-        batch_size=batch_size, batch_format="numpy", compute=ray.data.TaskPoolStrategy(size=concurrency),
-        **decode_task_options(),
-    )
-    done = 0
-    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        on_batch(batch)
-        done += len(batch["key"])
-        if progress:
-            progress(done, len(items))
+RENDER = Stage("render", render_and_encode, Resources(cpus=1), batch_size=None)  # one block per task
 
 
-def run_videomnist(cfg: VideoMNISTConfig, output, *, workers: int | None = None, write_hdf5: bool = True,
+def _render(run: JobRun, items: list[dict], *, canvas_size: int, fps: int = 10, crf: int = 17,
+            return_frames: bool) -> Iterator[dict]:
+    """Stream ``items`` through the render/encode stage; yields each finished batch."""
+    stage = dataclasses.replace(RENDER, fn_kwargs=dict(canvas_size=canvas_size, output=str(run.root), fps=fps,
+                                                       crf=crf, return_frames=return_frames))
+    return run.stream(items, [stage], rows_per_block=rows_per_block(len(items), run.scale))
+
+
+def run_videomnist(cfg: VideoMNISTConfig, output, *, scale: Scale | None = None, write_hdf5: bool = True,
                    overwrite: bool = False, progress: Progress | None = None) -> SynthSummary:
     """Generate VideoMNIST into ``output``: MP4 tree and ``hdf5/videomnist.h5``; resumes."""
-    start = time.perf_counter()
-    out = OutputDir(output, job="videomnist", config=to_dict(cfg), overwrite=overwrite, owned=("videos", "hdf5"))
-    h5_path = out.root / "hdf5" / "videomnist.h5"
+    run = JobRun("videomnist", output, to_dict(cfg), owned=("videos", "hdf5"), overwrite=overwrite, scale=scale,
+                 progress=progress, unit="videos")
+    h5_path = run.root / "hdf5" / "videomnist.h5"
     sizes = {split: videomnist_split_size(cfg, split) for split in SPLIT_CODES}
-    summary = SynthSummary("videomnist", out.root, sizes, warnings=videogpt_warnings(cfg))
+    summary = SynthSummary("videomnist", run.root, sizes, warnings=videogpt_warnings(cfg))
     for message in summary.warnings:
         log.warning(message)
-    manifest = Manifest(out.meta / "manifest.jsonl")
-    wanted_h5 = write_hdf5 and not h5_path.exists()
-    if out.complete and (h5_path.exists() or not write_hdf5):
+    if run.already_complete and (h5_path.exists() or not write_hdf5):
         summary.already_complete = True
-        summary.seconds = time.perf_counter() - start
+        summary.seconds = run.seconds
         return summary
-    remove_stale_parts(out.root)
+
+    # plan: every item, flagged for encoding unless an earlier run recorded its MP4
     digits = {split: load_digits(split, cfg.mnist_dir) for split in SPLIT_CODES if sizes[split]}
     items = plan_videomnist(cfg, digits)
     for item in items:
-        item["encode"] = cfg.write_mp4 and not (item["key"] in manifest and (out.root / item["path"]).exists())
+        item["encode"] = cfg.write_mp4 and not (item["key"] in run.record and (run.root / item["path"]).exists())
     summary.reused = sum(1 for it in items if cfg.write_mp4 and not it["encode"])
-    if not wanted_h5:
+    wanted_h5 = write_hdf5 and not h5_path.exists()
+    if not wanted_h5:  # rendering is only needed for the MP4s still missing
         items = [it for it in items if it["encode"]]
     writer = None
     if wanted_h5:
@@ -127,22 +110,23 @@ def run_videomnist(cfg: VideoMNISTConfig, output, *, workers: int | None = None,
                                compression=cfg.h5_compression, attrs={"vidray_config": to_dict(cfg)})
         motions = {s: np.zeros(n, dtype=np.uint8) for s, n in sizes.items()}
 
-    def on_batch(batch: dict) -> None:
-        records = []
-        for j, key in enumerate(batch["key"]):
-            split, index = str(batch["split"][j]), int(batch["index"][j])
-            if writer is not None:
-                writer.put(split, index, batch["frames"][j], batch["labels"][j])
-                motions[split][index] = cfg.motion_types.index(str(batch["motion"][j]))
-            if batch["encoded"][j]:
-                records.append({"key": str(key), "path": str(batch["path"][j]),
-                                "label": int(batch["labels"][j][0]), "motion": str(batch["motion"][j])})
-        manifest.append(records)
-        summary.encoded += len(records)
-
+    # stream: render (+ encode) in workers; the driver fills the HDF5 and records finished MP4s
+    run.progress.start(len(items))
     try:
-        _execute(items, canvas_size=cfg.image_size, output=out.root, fps=cfg.fps, crf=cfg.crf,
-                 return_frames=writer is not None, workers=workers, on_batch=on_batch, progress=progress)
+        for batch in _render(run, items, canvas_size=cfg.image_size, fps=cfg.fps, crf=cfg.crf,
+                             return_frames=writer is not None):
+            records = []
+            for j, key in enumerate(batch["key"]):
+                split, index = str(batch["split"][j]), int(batch["index"][j])
+                if writer is not None:
+                    writer.put(split, index, batch["frames"][j], batch["labels"][j])
+                    motions[split][index] = cfg.motion_types.index(str(batch["motion"][j]))
+                if batch["encoded"][j]:
+                    records.append({"key": str(key), "path": str(batch["path"][j]),
+                                    "label": int(batch["labels"][j][0]), "motion": str(batch["motion"][j])})
+            run.record.append(records)
+            summary.encoded += len(records)
+            run.progress.add(ok=len(batch["key"]))
         if writer is not None:
             for split, codes in motions.items():
                 writer.put_extra(f"{split}_motion", codes, names=list(cfg.motion_types))
@@ -151,32 +135,37 @@ def run_videomnist(cfg: VideoMNISTConfig, output, *, workers: int | None = None,
         if writer is not None:
             writer.abort()
         raise
+
+    # finish
     if write_hdf5:
         summary.files.append(h5_path)
     if cfg.write_mp4:
-        summary.files.append(out.root / "videos")
-    out.mark_complete()
-    summary.seconds = time.perf_counter() - start
+        summary.files.append(run.root / "videos")
+    run.finish()
+    summary.seconds = run.seconds
     return summary
 
 
-def run_moving_mnist(cfg: MovingMNISTConfig, output, *, workers: int | None = None, overwrite: bool = False,
+def run_moving_mnist(cfg: MovingMNISTConfig, output, *, scale: Scale | None = None, overwrite: bool = False,
                      progress: Progress | None = None) -> SynthSummary:
     """Generate classic Moving MNIST: ``moving_mnist.npy`` [T,N,64,64] (train), ``moving_mnist_test.npy``
-    and ``moving_mnist.h5`` (VideoGPT layout, labels = the digits of each sequence)."""
-    start = time.perf_counter()
-    out = OutputDir(output, job="moving-mnist", config=to_dict(cfg), overwrite=overwrite,
-                    owned=("moving_mnist.npy", "moving_mnist_test.npy", "moving_mnist.h5"))
+    and ``moving_mnist.h5`` (VideoGPT layout, labels = the digits of each sequence).
+
+    Rendering is cheap and deterministic, so an interrupted run renders again; only whole files count.
+    """
+    run = JobRun("moving-mnist", output, to_dict(cfg), overwrite=overwrite, scale=scale, progress=progress,
+                 owned=("moving_mnist.npy", "moving_mnist_test.npy", "moving_mnist.h5"), unit="sequences")
     sizes = {"train": cfg.num_sequences, "test": cfg.test_sequences}
-    npy_paths = {"train": out.root / "moving_mnist.npy", "test": out.root / "moving_mnist_test.npy"}
-    h5_path = out.root / "moving_mnist.h5"
-    summary = SynthSummary("moving-mnist", out.root, sizes)
+    npy_paths = {"train": run.root / "moving_mnist.npy", "test": run.root / "moving_mnist_test.npy"}
+    h5_path = run.root / "moving_mnist.h5"
+    summary = SynthSummary("moving-mnist", run.root, sizes)
     summary.files = [npy_paths["train"]] + ([npy_paths["test"]] if sizes["test"] else []) + [h5_path]
-    if out.complete and all(p.exists() for p in summary.files):
+    if run.already_complete and all(p.exists() for p in summary.files):
         summary.already_complete = True
-        summary.seconds = time.perf_counter() - start
+        summary.seconds = run.seconds
         return summary
-    remove_stale_parts(out.root)
+
+    # plan, and open the outputs as temp files
     digits = {split: load_digits(split, cfg.mnist_dir) for split, n in sizes.items() if n}
     items = plan_moving_mnist(cfg, digits)
     shape = (cfg.sequence_length, cfg.image_size, cfg.image_size)
@@ -190,15 +179,15 @@ def run_moving_mnist(cfg: MovingMNISTConfig, output, *, workers: int | None = No
     writer = VideoH5Writer(h5_path, layout, cfg.image_size, rgb=not cfg.grayscale,
                            compression=cfg.h5_compression, attrs={"vidray_config": to_dict(cfg)})
 
-    def on_batch(batch: dict) -> None:
-        for j in range(len(batch["key"])):
-            split, index = str(batch["split"][j]), int(batch["index"][j])
-            arrays[split][:, index] = batch["frames"][j]
-            writer.put(split, index, batch["frames"][j], batch["labels"][j])
-
+    # stream: render in workers, the driver writes each sequence into the arrays and the HDF5
+    run.progress.start(len(items))
     try:
-        _execute(items, canvas_size=cfg.image_size, output=out.root, return_frames=True, workers=workers,
-                 on_batch=on_batch, progress=progress)
+        for batch in _render(run, items, canvas_size=cfg.image_size, return_frames=True):
+            for j in range(len(batch["key"])):
+                split, index = str(batch["split"][j]), int(batch["index"][j])
+                arrays[split][:, index] = batch["frames"][j]
+                writer.put(split, index, batch["frames"][j], batch["labels"][j])
+            run.progress.add(ok=len(batch["key"]))
         for split, array in arrays.items():
             array.flush()
             del array
@@ -210,9 +199,8 @@ def run_moving_mnist(cfg: MovingMNISTConfig, output, *, workers: int | None = No
         for tmp in tmps.values():
             tmp.unlink(missing_ok=True)
         raise
-    summary.encoded = 0
-    out.mark_complete()
-    summary.seconds = time.perf_counter() - start
+    run.finish()
+    summary.seconds = run.seconds
     return summary
 
 

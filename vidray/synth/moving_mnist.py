@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vidray.config import config_problems
 from vidray.synth.config import MovingMNISTConfig
 from vidray.synth.digits import load_digits
 from vidray.synth.plan import plan_moving_mnist
@@ -27,7 +28,7 @@ def render_sequences(
         "num_sequences": 1, "test_sequences": num_sequences}
     cfg = MovingMNISTConfig(sequence_length=sequence_length, num_digits=num_digits, seed=seed,
                             mnist_dir=mnist_dir, **counts)
-    problems = cfg.problems()
+    problems = config_problems(cfg)
     if problems:
         raise ValueError("; ".join(problems))
     items = plan_moving_mnist(cfg, {split: load_digits(split, mnist_dir)})

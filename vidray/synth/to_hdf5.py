@@ -7,6 +7,7 @@ class names get their index in sorted order (stored in the ``class_names`` attri
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -17,11 +18,11 @@ import numpy as np
 
 from vidray.errors import InputError
 from vidray.io.hdf5 import VideoH5Appender
-from vidray.io.video import read_frames
-from vidray.runtime import decode_task_options
+from vidray.io.video import VIDEO_SUFFIXES, read_frames
+from vidray.progress import Progress
+from vidray.stage import Resources, Scale, Stage, stream
 
 log = logging.getLogger("vidray.synth")
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 SPLIT_NAMES = ("train", "val", "test")
 
 
@@ -59,10 +60,10 @@ def find_videos(video_dir) -> tuple[list[dict], list[str]]:
     for split, split_dir in split_dirs:
         for class_dir in sorted(d for d in split_dir.iterdir() if d.is_dir()):
             for path in sorted(class_dir.iterdir()):
-                if path.suffix.lower() in VIDEO_EXTENSIONS:
+                if path.suffix.lower() in VIDEO_SUFFIXES:
                     items.append({"split": split, "label": labels[class_dir.name], "path": str(path)})
     if not items:
-        raise InputError(root, f"holds no videos ({', '.join(VIDEO_EXTENSIONS)})")
+        raise InputError(root, f"holds no videos ({', '.join(VIDEO_SUFFIXES)})")
     return items, class_names
 
 
@@ -71,38 +72,38 @@ def _label_of(name: str, index: int) -> int:
     return int(match.group(1)) if match else index
 
 
-def decode_video_row(row: dict, *, gray: bool) -> dict:
-    """Ray Data UDF: decode one video to uint8 [T,H,W(,3)]; a bad file gives an error row."""
+def decode_video(batch: dict, *, gray: bool) -> dict:
+    """Ray Data UDF over one-row batches: decode the video to uint8 [1,T,H,W(,3)]; a bad file gives an
+    empty clip and its ``error``."""
+    path = str(batch["path"][0])
     try:
-        row["frames"] = read_frames(row["path"], gray=gray)
-        row["error"] = ""
+        frames, error = read_frames(path, gray=gray), ""
     except InputError as exc:
-        row["frames"] = np.zeros((0, 1, 1) if gray else (0, 1, 1, 3), dtype=np.uint8)
-        row["error"] = exc.reason
-    return row
+        frames, error = np.zeros((0, 1, 1) if gray else (0, 1, 1, 3), dtype=np.uint8), exc.reason
+    return {**batch, "frames": frames[None], "error": np.array([error], dtype=object)}
+
+
+DECODE = Stage("decode", decode_video, Resources(cpus=1), batch_size=1)
 
 
 def convert_tree(video_dir, output, *, grayscale: bool = False, compression: str = "none",
-                 videogpt_sequence_length: int = 16, workers: int | None = None) -> ConvertSummary:
-    """Decode every video under ``video_dir`` and write ``output`` (HDF5, atomically)."""
-    import ray
-
+                 videogpt_sequence_length: int = 16, scale: Scale | None = None,
+                 progress: Progress | None = None) -> ConvertSummary:
+    """Decode every video under ``video_dir`` and write ``output`` (HDF5, atomically, in sorted path order)."""
     start = time.perf_counter()
     items, class_names = find_videos(video_dir)
-    concurrency = workers or max(1, int(ray.available_resources().get("CPU", 1)))
-    ctx = ray.data.DataContext.get_current()
-    previous_order = ctx.execution_options.preserve_order
-    ctx.execution_options.preserve_order = True
+    progress = progress or Progress("to-hdf5", "videos", quiet=True)
+    progress.start(len(items))
+    stage = dataclasses.replace(DECODE, fn_kwargs={"gray": grayscale})
     writer = None
     videos, frames, min_length, failed = {}, {}, None, []
     try:
-        ds = ray.data.from_items(items, override_num_blocks=min(len(items), 4 * concurrency))
-        ds = ds.map(decode_video_row, fn_kwargs={"gray": grayscale},
-                    compute=ray.data.TaskPoolStrategy(size=concurrency), **decode_task_options())
-        for row in ds.iter_rows():
+        for batch in stream(items, [stage], scale or Scale(), ordered=True):
+            row = {k: v[0] for k, v in batch.items()}
             clip = row["frames"]
             if row["error"]:
                 failed.append(f"{row['path']}: {row['error']}")
+                progress.add(failed=1)
                 continue
             if writer is None:
                 writer = VideoH5Appender(output, clip.shape[1:], compression=compression,
@@ -110,11 +111,13 @@ def convert_tree(video_dir, output, *, grayscale: bool = False, compression: str
             if tuple(clip.shape[1:]) != writer.frame_shape:
                 failed.append(f"{row['path']}: frame size {clip.shape[1:]} differs from the first video's "
                               f"{writer.frame_shape}")
+                progress.add(failed=1)
                 continue
-            writer.append(row["split"], clip, row["label"])
-            videos[row["split"]] = videos.get(row["split"], 0) + 1
-            frames[row["split"]] = frames.get(row["split"], 0) + len(clip)
+            writer.append(str(row["split"]), clip, int(row["label"]))
+            videos[str(row["split"])] = videos.get(str(row["split"]), 0) + 1
+            frames[str(row["split"])] = frames.get(str(row["split"]), 0) + len(clip)
             min_length = len(clip) if min_length is None else min(min_length, len(clip))
+            progress.add(ok=1)
         if writer is None:
             raise InputError(video_dir, "no video could be decoded: " + "; ".join(failed[:5]))
         writer.commit()
@@ -123,7 +126,7 @@ def convert_tree(video_dir, output, *, grayscale: bool = False, compression: str
             writer.abort()
         raise
     finally:
-        ctx.execution_options.preserve_order = previous_order
+        progress.close()
     warnings = [f"skipped {f}" for f in failed]
     if min_length <= videogpt_sequence_length:
         warnings.append(f"the shortest video has {min_length} frames, not more than VideoGPT's sequence_length="

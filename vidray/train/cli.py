@@ -44,7 +44,14 @@ def parse_loss(items: list[str] | None) -> dict | None:
     return out
 
 
-def _common_flags(p, positive_int) -> None:
+def print_line(text: str) -> None:
+    """Print one progress line at once (stdout is a pipe under ``ray job logs``)."""
+    print(text, flush=True)
+
+
+def _common_flags(p) -> None:
+    from vidray.cli_flags import positive_float, positive_int
+
     p.add_argument("--model", help="registered model: convlstm, vit_predictor, keyframe_ae, interpolator, vsr")
     p.add_argument("--data", help="synth output dir / .npy / .h5, a patch-job output (vsr), a video folder, "
                                   "or synthetic:moving-mnist (fresh sequences each epoch)")
@@ -53,7 +60,13 @@ def _common_flags(p, positive_int) -> None:
     p.add_argument("--set", dest="set_values", nargs="+", metavar="KEY=VALUE",
                    help="model constructor args (hidden=[64,64]) or any training setting (val_fraction=0.2)")
     p.add_argument("--num-workers", dest="num_workers", type=positive_int, help="Ray Train DDP workers (1)")
-    p.add_argument("--gpu", action="store_const", const=True, default=None, help="one GPU per worker, nccl, bf16 AMP")
+    p.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None,
+                   help="one GPU per worker, nccl, bf16 AMP (default: when the cluster has or can add GPU nodes; "
+                        "--no-gpu: CPU workers)")
+    p.add_argument("--cpus-per-worker", dest="cpus_per_worker", type=positive_float,
+                   help="CPUs each Train worker reserves; also its torch threads (1)")
+    p.add_argument("--max-failures", dest="max_failures", type=int,
+                   help="worker failures a run recovers from via its last checkpoint (2; -1 = forever)")
     p.add_argument("--epochs", type=positive_int, help="epochs (10)")
     p.add_argument("--batch-size", dest="batch_size", type=positive_int, help="per-worker batch size (16)")
     p.add_argument("--lr", type=float, help="AdamW learning rate, cosine-decayed (1e-3)")
@@ -68,15 +81,13 @@ def _common_flags(p, positive_int) -> None:
 
 def register(commands) -> None:
     """Add ``train``, ``evaluate`` and ``tune`` to the top-level subparsers."""
-    from vidray.cli import add_ray_flags, positive_int
+    from vidray.cli_flags import add_ray_flags, positive_int
 
     train = commands.add_parser("train", help="train a model with Ray Train (DDP)",
                                 description="Ray Train DDP training of a registered model; per epoch: train loss, "
                                             "validation metrics, a checkpoint. Rerun with the same --run-name and "
                                             "--storage to resume.")
-    _common_flags(train, positive_int)
-    train.add_argument("--max-failures", dest="max_failures", type=int,
-                       help="worker failures to recover from via the last checkpoint (2)")
+    _common_flags(train)
     add_ray_flags(train)
     train.set_defaults(handler=run_train_command, prog=train.prog)
 
@@ -93,7 +104,7 @@ def register(commands) -> None:
                                description="ASHA sweep over {mse_weight, vgg_weight} (log-uniform VGG weight), "
                                            "optionally the learning rate; each trial a Ray Train run. Writes "
                                            "STORAGE/RUN_NAME/results.csv and sweep.png; rerun to resume.")
-    _common_flags(tune, positive_int)
+    _common_flags(tune)
     tune.add_argument("--num-samples", dest="num_samples", type=positive_int, default=8, help="trials (8)")
     tune.add_argument("--vgg-range", dest="vgg_range", nargs=2, type=float, metavar=("MIN", "MAX"),
                       default=(1e-4, 1e-1), help="log-uniform VGG weight range (1e-4 1e-1)")
@@ -102,7 +113,11 @@ def register(commands) -> None:
     tune.add_argument("--metric", default="val_mse", help="metric ASHA and the table use (val_mse)")
     tune.add_argument("--mode", default="min", choices=("min", "max"))
     tune.add_argument("--max-concurrent-trials", dest="max_concurrent", type=positive_int,
-                      help="default: as many as the cluster's CPUs/GPUs fit")
+                      help="default: as many as the cluster fits at its largest (an autoscaling cluster's "
+                           "maximum, not the nodes up at start)")
+    tune.add_argument("--max-trial-failures", dest="max_trial_failures", type=int, default=1,
+                      help="Tune restarts of a trial whose Train run failed for good, from its last checkpoint "
+                           "(1; -1 = forever)")
     add_ray_flags(tune)
     tune.set_defaults(handler=run_tune_command, prog=tune.prog)
 
@@ -113,9 +128,9 @@ def train_config_from_args(args: argparse.Namespace, default_name: str | None = 
     from vidray.train.config import TrainConfig
 
     set_train, set_model = parse_set(args.set_values)
-    overrides = {k: getattr(args, k, None) for k in ("model", "data", "preset", "num_workers", "gpu", "epochs",
-                                                     "batch_size", "lr", "vgg_weights", "keyframe_interval",
-                                                     "run_name", "storage", "max_failures")}
+    overrides = {k: getattr(args, k, None) for k in ("model", "data", "preset", "num_workers", "gpu",
+                                                     "cpus_per_worker", "epochs", "batch_size", "lr", "vgg_weights",
+                                                     "keyframe_interval", "run_name", "storage", "max_failures")}
     overrides["loss"] = parse_loss(args.loss)
     if set_model:
         overrides["model_args"] = set_model
@@ -126,15 +141,15 @@ def train_config_from_args(args: argparse.Namespace, default_name: str | None = 
 
 
 def run_train_command(args) -> int:
-    from vidray.cli import ray_session_of
-    from vidray.train.report import metrics_table
+    from vidray.cli_flags import ray_session_of
+    from vidray.train.report import epoch_line, metrics_table
     from vidray.train.tasks import TASKS
     from vidray.train.trainer import run_training
 
     cfg = train_config_from_args(args)
     args.dashboard = True  # Train V2 cleans up after a dead controller through the state API it serves
     with ray_session_of(args):
-        result = run_training(cfg)
+        result = run_training(cfg, on_epoch=lambda row: print_line(epoch_line(row, cfg.epochs)))
     if result.history:
         print(metrics_table({**result.history[-1], "samples": 0}, TASKS[cfg.model].baseline_name).rsplit("\n", 1)[0])
     for path in result.files:
@@ -159,19 +174,20 @@ def run_evaluate_command(args) -> int:
 
 
 def run_tune_command(args) -> int:
-    from vidray.cli import ray_session_of
-    from vidray.config import from_dict
+    from vidray.cli_flags import ray_session_of
+    from vidray.config import load_config
     from vidray.train.config import TuneConfig
     from vidray.train.tune import format_table, run_sweep
 
     base = train_config_from_args(args, default_name=f"sweep-{args.model or 'model'}")
-    tcfg = from_dict(TuneConfig, {"num_samples": args.num_samples, "vgg_weight_min": args.vgg_range[0],
-                                  "vgg_weight_max": args.vgg_range[1], "sweep_mse_weight": args.sweep_mse,
-                                  "sweep_lr": args.sweep_lr, "metric": args.metric, "mode": args.mode,
-                                  "max_concurrent_trials": args.max_concurrent}, source="arguments")
+    # through load_config (source "config"), so that a problem names the flag, e.g. --max-trial-failures
+    tcfg = load_config(TuneConfig, None, {
+        "num_samples": args.num_samples, "vgg_weight_min": args.vgg_range[0], "vgg_weight_max": args.vgg_range[1],
+        "sweep_mse_weight": args.sweep_mse, "sweep_lr": args.sweep_lr, "metric": args.metric, "mode": args.mode,
+        "max_concurrent_trials": args.max_concurrent, "max_trial_failures": args.max_trial_failures})
     args.dashboard = True  # Train V2 cleans up the workers of ASHA-stopped trials through the state API
     with ray_session_of(args):
-        result = run_sweep(base, tcfg)
+        result = run_sweep(base, tcfg, emit=print_line)
     print(format_table(result.rows))
     for path in result.files:
         print(f"  {path}")

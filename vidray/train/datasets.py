@@ -16,12 +16,10 @@ import torch
 from torch.utils.data import Dataset, IterableDataset
 
 from vidray.errors import InputError
+from vidray.io.video import VIDEO_SUFFIXES
+from vidray.patches.formats import FORMATS
 
 SYNTHETIC_MOVING_MNIST = "synthetic:moving-mnist"
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm")
-# the patch job's folder of each crop format (vidray.patches layout)
-PATCH_FOLDERS = {"small_540": "Patches", "medium_169": "Patches_Medium169", "large_720": "Patches_Large",
-                 "xlarge_169": "Patches_XLarge169", "fullhd": "Patches_FullHD"}
 
 
 def to_float_clip(frames: np.ndarray, channels: int) -> torch.Tensor:
@@ -256,9 +254,9 @@ def patch_splits(data: str, fmt: str, val_fraction: float) -> tuple[list, list]:
     """(train, val) lists of (GT, LR) PNG paths of crop format ``fmt`` under a patch-job output;
     the split is a stable hash of the file name."""
     root = Path(data).expanduser()
-    folder = PATCH_FOLDERS.get(fmt)
-    if folder is None:
-        raise InputError(fmt, f"unknown crop format; choose from {', '.join(PATCH_FOLDERS)}")
+    if fmt not in FORMATS:
+        raise InputError(fmt, f"unknown crop format; choose from {', '.join(FORMATS)}")
+    folder = FORMATS[fmt].folder
     pairs = []
     for gt in sorted(root.rglob(f"{folder}/GT/*.png")):
         lr = gt.parent.parent / "LR" / gt.name

@@ -1,15 +1,17 @@
 """The training loop. ``train_one_epoch`` / ``validate`` are plain PyTorch (the benchmark runs them
 without Ray); ``train_loop_per_worker`` is the Ray Train edge: DDP, sharded data, checkpoints,
-resume, and the NaN stop.
+resume, and the NaN stop. Each report carries ``epoch``: epochs done, 1-based, continuing after a
+resume, so Tune's ASHA (``time_attr="epoch"``) puts a restored trial on the right rung.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import tempfile
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -20,6 +22,12 @@ from vidray import losses, metrics
 from vidray.train.tasks import TASKS, build_datasets, model_kwargs
 
 STATE_FILE = "state.pt"
+# loop-config key of the fault-injection hook of the failure tests (see :func:`inject_fault`)
+FAULT_KEY = "inject_fault"
+
+
+class InjectedFault(RuntimeError):
+    """Raised by :func:`inject_fault`: a stand-in for a crash, for the failure tests."""
 
 
 class NonFiniteLoss(Exception):
@@ -44,7 +52,7 @@ def autocast_for(device: torch.device, amp: bool):
     """bf16 autocast on CUDA when ``amp``; nothing on CPU (bf16 CPU autocast is slower there)."""
     if amp and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
+    return contextlib.nullcontext()
 
 
 def build_loss(cfg, device) -> torch.nn.Module:
@@ -157,7 +165,8 @@ def make_optimizer(model, cfg, steps_per_epoch: int):
 
 
 def save_state(directory: str, model, optimizer, scheduler, epoch: int, cfg_dict: dict, history: list) -> None:
-    """Everything needed to continue exactly: weights, optimiser, scheduler, epoch, config, history."""
+    """Everything needed to continue exactly: weights, optimiser, scheduler, epoch (0-based index of the
+    epoch just finished), config, history."""
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "epoch": epoch, "config": cfg_dict, "history": history,
                 "torch_rng": torch.get_rng_state()}, os.path.join(directory, STATE_FILE))
@@ -182,6 +191,11 @@ def train_loop_per_worker(loop_config: dict) -> None:
     from vidray.train.config import TrainConfig
 
     cfg = from_dict(TrainConfig, loop_config["train"])
+    if not loop_config.get("verbose", True):
+        # Ray Train V2 logs each report's whole metrics dict at INFO on a logger named after its source
+        # file, which LoggingConfig(log_level=…) does not reach (it filters ``ray.train*`` names only),
+        # through the worker's root logger: raise that to WARNING unless the user asked for -v
+        logging.getLogger().setLevel(logging.WARNING)
     torch.set_num_threads(max(1, int(loop_config.get("threads_per_worker", 1))))
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -215,6 +229,9 @@ def train_loop_per_worker(loop_config: dict) -> None:
     loss_fn = build_loss(cfg, device)
 
     for epoch in range(start_epoch, cfg.epochs):
+        epoch_start = time.perf_counter()
+        if rank == 0:
+            inject_fault(loop_config.get(FAULT_KEY), cfg.name, epoch + 1)
         for ds in (sampler, train_ds, val_ds):
             if hasattr(ds, "set_epoch"):
                 ds.set_epoch(epoch)
@@ -227,7 +244,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
             return
         overlap, coverage = _shard_check(stats["indices"], world)
         val = reduce_validation(validate(model, val_loader, loss_fn, cfg, device), device)
-        row = {"epoch": epoch, "train_loss": _mean_over_ranks(stats["train_loss"], device),
+        row = {"epoch": epoch + 1, "train_loss": _mean_over_ranks(stats["train_loss"], device),
                "lr": scheduler.get_last_lr()[0], "epoch_seconds": stats["seconds"],
                "epoch_cpu_seconds": stats["cpu_seconds"], "epoch_runq_seconds": stats["runq_seconds"],
                "train_samples_per_s": stats["samples"] * world / max(stats["seconds"], 1e-9),
@@ -235,6 +252,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
         history.append(row)
         if rank == 0:
             with tempfile.TemporaryDirectory() as d:
+                row["epoch_wall_seconds"] = time.perf_counter() - epoch_start  # train + validate (ETA lines)
                 save_state(d, _unwrap(model), optimizer, scheduler, epoch, loop_config["train"], history)
                 ray.train.report(row, checkpoint=ray.train.Checkpoint.from_directory(d))
         else:
@@ -242,6 +260,34 @@ def train_loop_per_worker(loop_config: dict) -> None:
 
 
 STOP_MARKER = "stopped.json"
+
+
+def inject_fault(fault: dict | None, run_name: str, epoch: int) -> None:
+    """Test hook: raise :class:`InjectedFault` at the start of every epoch >= ``fault["from_epoch"]``
+    (1-based) until this run has failed ``fault["times"][k]`` times, ``k`` being the order in which runs
+    first got here; counts are marker files in ``fault["dir"]``, so they survive worker and trial restarts."""
+    if not fault or epoch < fault["from_epoch"]:
+        return
+    folder = Path(fault["dir"])
+    folder.mkdir(parents=True, exist_ok=True)
+    times = fault["times"]
+    mine = folder / f".{run_name}.{os.getpid()}"
+    mine.write_text(run_name)
+    try:
+        for slot in range(len(times)):
+            claim = folder / f"claim{slot}"
+            with contextlib.suppress(FileExistsError):
+                os.link(mine, claim)  # atomic: the claim appears with its content
+            if claim.read_text() == run_name:
+                break
+        else:
+            return
+    finally:
+        mine.unlink()
+    failed = len(list(folder.glob(f"{run_name}.fault*")))
+    if failed < times[slot]:
+        (folder / f"{run_name}.fault{failed}").touch()
+        raise InjectedFault(f"injected fault {failed + 1} of run {run_name} at the start of epoch {epoch}")
 
 
 def write_stop_marker(storage, reason: str) -> None:

@@ -1,5 +1,5 @@
-"""Results of a run for people: metrics.csv (one row per epoch), loss_curve.png, predictions.gif
-from the best checkpoint, and the test-metrics table of ``vidray evaluate``."""
+"""Results of a run for people: the one-line-per-epoch progress, metrics.csv (one row per epoch),
+loss_curve.png, predictions.gif from the best checkpoint, and the test-metrics table of ``vidray evaluate``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,24 @@ import torch
 from vidray.io.atomic import atomic_path, write_bytes_atomic
 
 CURVE_METRICS = ("train_loss", "val_loss")
+
+
+def epoch_line(row: dict, epochs: int, prefix: str = "train") -> str:
+    """One progress line for an epoch's report (what ``ray job logs --follow`` shows), e.g.
+    ``train: epoch 3/10 train_loss 0.0412 val_loss 0.0398 val_mse 163.2, 412 samples/s, 2.1 s/epoch, ETA 15s``."""
+    from vidray.progress import format_seconds
+
+    epoch = int(row.get("epoch", 0))
+    parts = [f"{prefix}: epoch {epoch}/{epochs}"]
+    parts += [f"{k} {row[k]:.4g}" for k in ("train_loss", "val_loss", "val_mse")
+              if isinstance(row.get(k), (int, float))]
+    text = " ".join(parts)
+    if isinstance(row.get("train_samples_per_s"), (int, float)):
+        text += f", {row['train_samples_per_s']:.1f} samples/s"
+    seconds = row.get("epoch_wall_seconds")
+    if isinstance(seconds, (int, float)):
+        text += f", {seconds:.1f} s/epoch, ETA {format_seconds(max(epochs - epoch, 0) * seconds)}"
+    return text
 
 
 def write_metrics_csv(path: Path, rows: list[dict]) -> Path:
@@ -34,7 +52,7 @@ def plot_loss_curve(path: Path, history: list[dict], title: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    epochs = [r["epoch"] + 1 for r in history]
+    epochs = [r["epoch"] for r in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     for key in CURVE_METRICS:
         ax1.plot(epochs, [r.get(key) for r in history], marker="o", label=key)

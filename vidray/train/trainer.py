@@ -2,16 +2,20 @@
 checkpoints into the results folder (metrics.csv, loss_curve.png, predictions.gif).
 
 Resume = rerun with the same run name and storage: Ray Train V2 finds the run's latest
-checkpoint and the worker loop continues from the epoch after it.
+checkpoint and the worker loop continues from the epoch after it. Ray Train's own INFO logs (one
+line per report with its whole metrics dict) show only with ``vidray -v``; the driver gets one
+concise line per epoch through :class:`EpochQueueCallback`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from vidray.config import to_dict
 from vidray.errors import ConfigError, VidrayError
@@ -20,7 +24,7 @@ from vidray.train.config import TrainConfig
 log = logging.getLogger("vidray.train")
 RUN_RECORD = "vidray_run.json"
 # settings a rerun may change without making it a different run
-RESUMABLE_CHANGES = {"epochs", "num_workers", "gpu", "max_failures", "storage"}
+RESUMABLE_CHANGES = {"epochs", "num_workers", "gpu", "cpus_per_worker", "max_failures", "storage"}
 
 
 class TrainingStopped(VidrayError):
@@ -70,32 +74,108 @@ def check_run_record(cfg: TrainConfig) -> None:
     fs.move(tmp, record)
 
 
-def cpus_per_worker(cfg: TrainConfig) -> float:
-    """CPUs each Train worker reserves: ``$VIDRAY_CPUS_PER_WORKER`` or 1 (data loading is in-process)."""
-    return float(os.environ.get("VIDRAY_CPUS_PER_WORKER", "1"))
+def use_gpu(requested: bool | None, capacity: dict[str, float]) -> bool:
+    """GPU workers or not: ``--gpu``/``--no-gpu`` when given, else whether the cluster at its largest
+    has GPUs (an autoscaling cluster with a GPU node type counts even while none is up)."""
+    return requested if requested is not None else capacity.get("GPU", 0) > 0
 
 
-def build_trainer(cfg: TrainConfig, callbacks=(), extra_loop_config: dict | None = None):
-    """The ``TorchTrainer`` for ``cfg`` (gloo on CPU, nccl on GPU — Ray's TorchConfig default)."""
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+def resolve_gpu(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with ``gpu`` decided (auto → :func:`use_gpu` on the connected cluster's capacity); on the driver."""
+    if cfg.gpu is not None:
+        return cfg
+    from vidray.capacity import cluster_capacity
+
+    return dataclasses.replace(cfg, gpu=use_gpu(None, cluster_capacity()))
+
+
+def worker_resources(cfg: TrainConfig) -> dict[str, float]:
+    """What one Train worker reserves: ``cpus_per_worker`` CPUs (data loading is in-process), 1 GPU with ``gpu``."""
+    return {"CPU": cfg.cpus_per_worker, **({"GPU": 1.0} if cfg.gpu else {})}
+
+
+def verbose_logging() -> bool:
+    """Whether the user asked for details (``vidray -v`` sets the ``vidray`` logger to INFO)."""
+    return logging.getLogger("vidray").isEnabledFor(logging.INFO)
+
+
+def build_trainer(cfg: TrainConfig, callbacks=(), extra_loop_config: dict | None = None,
+                  verbose: bool | None = None):
+    """The ``TorchTrainer`` for ``cfg`` (gloo on CPU, nccl on GPU — Ray's TorchConfig default).
+
+    Ray Train's INFO logs (every report's metrics dict, worker-group starts) only when ``verbose``
+    (default: :func:`verbose_logging`); warnings and errors always.
+    """
+    from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     from vidray.train.loop import train_loop_per_worker
 
-    cpus = cpus_per_worker(cfg)
-    loop_config = {"train": to_dict(cfg), "threads_per_worker": max(1, int(cpus)), **(extra_loop_config or {})}
+    cfg = resolve_gpu(cfg)
+    verbose = verbose_logging() if verbose is None else verbose
+    loop_config = {"train": to_dict(cfg), "threads_per_worker": max(1, int(cfg.cpus_per_worker)),
+                   "verbose": verbose, **(extra_loop_config or {})}
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config=loop_config,
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.gpu,
-                                     resources_per_worker={"CPU": cpus, **({"GPU": 1} if cfg.gpu else {})}),
+                                     resources_per_worker=worker_resources(cfg)),
         run_config=RunConfig(
             name=cfg.name, storage_path=cfg.storage_path, callbacks=list(callbacks),
             checkpoint_config=CheckpointConfig(num_to_keep=cfg.num_to_keep, checkpoint_score_attribute="val_loss",
                                                checkpoint_score_order="min"),
             failure_config=FailureConfig(max_failures=cfg.max_failures),
+            logging_config=LoggingConfig(log_level="INFO" if verbose else "WARNING"),
         ),
     )
+
+
+def _epoch_queue_callback_class():
+    """:class:`EpochQueueCallback`, built on first use (Ray Train's callback base needs ``import ray.train``)."""
+    from ray.train.v2.api.callback import UserCallback
+
+    class EpochQueueCallback(UserCallback):
+        """On the Train controller: put rank 0's metrics of each report on a Ray queue the driver reads."""
+
+        def __init__(self, queue):
+            self.queue = queue
+
+        def after_report(self, run_context, metrics, checkpoint):
+            self.queue.put(dict(metrics[0]))
+
+    return EpochQueueCallback
+
+
+def fit_reporting_epochs(trainer_for: Callable, on_epoch: Callable[[dict], None] | None):
+    """``trainer_for(callbacks).fit()``, calling ``on_epoch(metrics)`` on the driver after each epoch's
+    report (through a zero-CPU Ray queue actor, drained by a thread while ``fit`` blocks)."""
+    if on_epoch is None:
+        return trainer_for([]).fit()
+    from ray.util.queue import Empty, Queue
+
+    queue = Queue(actor_options={"num_cpus": 0})
+    done = threading.Event()
+
+    def drain(wait: float) -> None:
+        while True:
+            try:
+                on_epoch(queue.get(timeout=wait) if wait else queue.get_nowait())
+            except Empty:
+                return
+
+    def forward() -> None:
+        while not done.is_set():
+            drain(0.5)
+
+    thread = threading.Thread(target=forward, name="vidray-epoch-lines", daemon=True)
+    thread.start()
+    try:
+        return trainer_for([_epoch_queue_callback_class()(queue)]).fit()
+    finally:
+        done.set()
+        thread.join()
+        drain(0)
+        queue.shutdown()
 
 
 def _run_fs(cfg: TrainConfig):
@@ -128,11 +208,19 @@ def read_stop_marker(cfg: TrainConfig, remove: bool = False) -> str | None:
     return reason
 
 
-def run_training(cfg: TrainConfig, write_results: bool = True) -> TrainResult:
-    """Train (or resume) ``cfg`` on the connected Ray cluster and write the results folder."""
+def run_training(cfg: TrainConfig, write_results: bool = True, on_epoch: Callable[[dict], None] | None = None,
+                 verbose: bool | None = None, extra_loop_config: dict | None = None) -> TrainResult:
+    """Train (or resume) ``cfg`` on the connected Ray cluster and write the results folder.
+
+    ``gpu=None`` is decided here, once, from the cluster's capacity and recorded in the run record;
+    ``on_epoch(metrics)`` runs on the driver after every epoch (the CLI prints a line).
+    """
+    cfg = resolve_gpu(cfg)
     check_run_record(cfg)
     read_stop_marker(cfg, remove=True)  # a rerun gets a fresh chance
-    result = build_trainer(cfg).fit()
+    result = fit_reporting_epochs(
+        lambda callbacks: build_trainer(cfg, callbacks, extra_loop_config=extra_loop_config, verbose=verbose),
+        on_epoch)
     return finish_run(cfg, result, write_results=write_results)
 
 
@@ -157,7 +245,8 @@ def finish_run(cfg: TrainConfig, result, write_results: bool = True) -> TrainRes
     if write_results and history:
         out.files = _write_results(cfg, run_dir, history, best)
     if stopped:
-        kept = f"; last good checkpoint: {out.latest_checkpoint}" if out.latest_checkpoint else "; no checkpoint was saved"
+        kept = (f"; last good checkpoint: {out.latest_checkpoint}" if out.latest_checkpoint
+                else "; no checkpoint was saved")
         raise TrainingStopped(f"run {cfg.name!r} stopped: {stopped}{kept}")
     return out
 

@@ -1,0 +1,133 @@
+"""Pipeline stages and how they run on Ray Data: each stage declares what one of its workers needs,
+and :func:`stream` asks Ray for that much per worker, never sized by the nodes up at the start.
+
+On an autoscaling cluster the demand of an unbounded task pool (or an actor pool's ``max_actors``)
+is what makes the autoscaler add nodes; ``Scale.workers`` caps the task pools when a user wants to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from vidray.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one task or actor of a stage reserves on its node (Ray schedules, and autoscales, by it)."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    memory: int | None = None                     # bytes; also keeps Ray Data from fusing unlike stages
+    custom: dict[str, float] = field(default_factory=dict)  # e.g. {"decode": 1} for cluster.yaml's CPU nodes
+
+    def ray_options(self) -> dict:
+        """As keyword arguments of ``map_batches`` / ``ray.remote``."""
+        options: dict[str, Any] = {"num_cpus": self.cpus}
+        if self.gpus:
+            options["num_gpus"] = self.gpus
+        if self.memory:
+            options["memory"] = self.memory
+        if self.custom:
+            options["resources"] = dict(self.custom)
+        return options
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How a run asks for workers: ``workers`` caps each task pool (None = as many as Ray can place,
+    growing the cluster); ``task_cpus``/``task_resources`` replace what CPU work tasks declare."""
+
+    workers: int | None = None
+    task_cpus: float | None = None
+    task_resources: dict[str, float] = field(default_factory=dict)
+
+    def for_tasks(self, declared: Resources) -> Resources:
+        """``declared`` with this run's task overrides applied."""
+        return dataclasses.replace(declared, cpus=self.task_cpus or declared.cpus,
+                                   custom={**declared.custom, **self.task_resources})
+
+
+def parse_resources(items: list[str] | None, flag: str = "--task-resources") -> dict[str, float]:
+    """``["decode=1", "ssd=0.5"]`` → ``{"decode": 1.0, "ssd": 0.5}``; a bad item is a ConfigError naming ``flag``."""
+    out = {}
+    for item in items or ():
+        name, sep, amount = item.partition("=")
+        try:
+            value = float(amount)
+        except ValueError:
+            value = -1.0
+        if not sep or not name or not math.isfinite(value) or value < 0:
+            raise ConfigError([f"{flag} {item!r}: expected NAME=AMOUNT with AMOUNT >= 0, e.g. decode=1"],
+                              source="arguments")
+        out[name] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One map of a job's pipeline: a function over numpy batches (tasks) or a callable class (actors)."""
+
+    name: str
+    fn: Callable
+    resources: Resources = Resources()
+    batch_size: int | None = 1                    # rows per call; None = one whole block
+    fn_kwargs: dict = field(default_factory=dict)
+    constructor_kwargs: dict = field(default_factory=dict)  # actor stages: the class's __init__ arguments
+    min_actors: int = 1                           # actor stages: the pool autoscales in [min, max]
+    max_actors: int = 1
+    cpu_work: bool = True                         # task stage whose resources --task-cpus/-resources replace
+
+    @property
+    def is_actor(self) -> bool:
+        return isinstance(self.fn, type)
+
+    def map_options(self, scale: Scale) -> dict:
+        """Keyword arguments of ``Dataset.map_batches`` for this stage under ``scale``."""
+        import ray.data
+
+        options = dict(batch_size=self.batch_size, batch_format="numpy", fn_kwargs=self.fn_kwargs or None)
+        if self.is_actor:
+            options["fn_constructor_kwargs"] = self.constructor_kwargs or None
+            options["compute"] = ray.data.ActorPoolStrategy(min_size=self.min_actors,
+                                                            max_size=max(self.min_actors, self.max_actors))
+            resources = self.resources
+        else:
+            options["compute"] = ray.data.TaskPoolStrategy(size=scale.workers)
+            resources = scale.for_tasks(self.resources) if self.cpu_work else self.resources
+        return options | resources.ray_options()
+
+
+def stream(items: list[dict], stages: list[Stage], scale: Scale = Scale(), *, rows_per_block: int = 1,
+           ordered: bool = False) -> Iterator[dict]:
+    """Run ``items`` through ``stages`` on Ray Data; yield each output batch (numpy dict) as it finishes.
+
+    ``rows_per_block`` items form one input block (one task's work); ``ordered`` keeps input order
+    (the driver then waits for stragglers), else batches come as soon as they are done.
+    """
+    import ray.data
+
+    if not items:
+        return
+    ctx = ray.data.DataContext.get_current()
+    previous = ctx.execution_options.preserve_order
+    ctx.execution_options.preserve_order = ordered
+    try:
+        ds = ray.data.from_items(items, override_num_blocks=math.ceil(len(items) / max(1, rows_per_block)))
+        for stage in stages:
+            ds = ds.map_batches(stage.fn, **stage.map_options(scale))
+        yield from ds.iter_batches(batch_size=None, batch_format="numpy")
+    finally:
+        ctx.execution_options.preserve_order = previous
+
+
+def rows_per_block(n_items: int, scale: Scale, *, blocks_per_worker: int = 4, most: int = 64) -> int:
+    """Items per input block: about ``blocks_per_worker`` blocks for each worker the cluster can grow to
+    (or ``scale.workers``), so every worker gets work and stragglers stay short; at most ``most``."""
+    from vidray.capacity import cluster_capacity
+
+    workers = scale.workers or max(1, int(cluster_capacity().get("CPU", 1)))
+    return max(1, min(most, math.ceil(n_items / (blocks_per_worker * workers))))
