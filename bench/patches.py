@@ -4,10 +4,14 @@
   (b) seed ratio   = the seed's method (one ffmpeg subprocess per extraction: seek, 7 frames to PNGs
                      in a temp dir, then read/crop/resize/stack/write) ÷ vidray (1 worker), same outputs
   (c) 2-worker ÷ 1-worker throughput
+  (d) S3 ratio     = the job (1 worker) reading a 4K HEVC film (2 s GOPs) from a local S3 endpoint (moto's
+                     server on 127.0.0.1) ÷ the same job reading the same film from disk, and the bytes the
+                     decoder fetched from S3 per extraction against the file size (films are streamed by ranged
+                     reads, never downloaded whole)
 plus the mean absolute difference (0–255) of vidray's HDR tone-mapper against Debian ffmpeg's
 zscale+tonemap. Rows needing /usr/bin/ffmpeg are skipped with a note when it is missing.
 
-    python bench/patches.py [--frames-1080 750] [--frames-4k 100] [--frames-hdr 150]
+    python bench/patches.py [--frames-1080 750] [--frames-4k 100] [--frames-hdr 150] [--frames-s3 250]
 
 Every number is measured in this run; the last line prints them.
 """
@@ -40,8 +44,10 @@ def scene_frame(t: int, width: int, height: int, tex: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(tex[:height, 4 * t:4 * t + width])
 
 
-def make_clip(path: Path, frames: int, width: int, height: int, codec: str, hdr: str | None = None) -> Path:
-    """Encode a synthetic panning clip (8-bit H.264/HEVC, or 10-bit HEVC tagged bt2020 with ``hdr`` "pq"/"hlg")."""
+def make_clip(path: Path, frames: int, width: int, height: int, codec: str, hdr: str | None = None,
+              keyint: int | None = None) -> Path:
+    """Encode a synthetic panning clip (8-bit H.264/HEVC, or 10-bit HEVC tagged bt2020 with ``hdr`` "pq"/"hlg");
+    ``keyint``: frames per GOP for HEVC (x265's default is 250)."""
     if path.exists():
         return path
     from vidray.io.probe import TRANSFER_TAGS as TRANSFER
@@ -54,7 +60,7 @@ def make_clip(path: Path, frames: int, width: int, height: int, codec: str, hdr:
     with av.open(str(tmp), "w") as c:
         s = c.add_stream(codec, rate=25)
         s.width, s.height = width, height
-        params = "log-level=error"
+        params = "log-level=error" + (f":keyint={keyint}:min-keyint={keyint}" if keyint else "")
         if hdr:
             s.pix_fmt = "yuv420p10le"
             s.codec_context.color_primaries, s.codec_context.color_trc, s.codec_context.colorspace = \
@@ -103,12 +109,16 @@ def decode_all(path: Path, hdr: bool) -> float:
     return time.perf_counter() - t0
 
 
-def config_for(path: Path, frames: int, segments: int):
+def config_for(path: Path | str, frames: int, segments: int, density: int = DENSITY):
+    """One film (a local path or a URI), one window per ``density`` frames, ``segments`` work items."""
+    from pathlib import PurePosixPath
+
     from vidray.patches.config import parse_patches_config
 
-    return parse_patches_config({"base_settings": {"frame_limit": max(1, frames // DENSITY), "min_file_size": 0,
+    return parse_patches_config({"base_settings": {"frame_limit": max(1, frames // density), "min_file_size": 0,
                                                    "segment_seconds": frames / 25 / segments},
-                                 "videos": [{"name": path.stem, "path": str(path), "categories": {"general": 1}}]})
+                                 "videos": [{"name": PurePosixPath(str(path)).stem, "path": str(path),
+                                             "categories": {"general": 1}}]})
 
 
 def run_vidray(cfg, out: Path, workers: int) -> float:
@@ -146,6 +156,61 @@ print(base, hwm())
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     return float(out[-2]), float(out[-1])
+
+
+def start_s3() -> tuple[object, str]:
+    """A local S3 endpoint (moto's ThreadedMotoServer on 127.0.0.1) and a fresh bucket; the AWS environment
+    points at it before Ray starts, so Ray's workers stream from it the way they would from a real store."""
+    import socket
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_ACCESS_KEY_ID="bench",
+                      AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"]).create_bucket(Bucket="vidray-bench")
+    return server, "s3://vidray-bench"
+
+
+def bytes_per_extraction(cfg) -> tuple[int, int, int, int]:
+    """(bytes fetched, requests, extractions, file size) of decoding every planned window of ``cfg``'s one film
+    the way the job does: one decoder per (video, segment) task, sparse GOP decoding with seeks."""
+    from bisect import bisect_left
+
+    from vidray.io import storage
+    from vidray.io.probe import probe_video
+    from vidray.patches.decode import SegmentDecoder
+    from vidray.patches.plan import HALF, plan_segments, plan_video
+
+    entry = cfg.videos[0]
+    info = probe_video(entry.path)
+    plan = plan_video(entry, info, cfg)
+    fetched = requests = windows = 0
+    for item in plan_segments(plan, info, cfg.base_settings.segment_seconds):
+        wanted = sorted({w["centre"] + d for w in item["windows"] for d in range(-HALF, HALF + 1)})
+        dec = SegmentDecoder(entry.path, info.fps, source=storage.open_readahead(entry.path))
+        try:
+            def next_wanted(i, wanted=wanted):
+                k = bisect_left(wanted, i)
+                return wanted[k] if k < len(wanted) else None
+
+            for _ in dec.wanted_frames(wanted[0], next_wanted):
+                pass
+            fetched, requests = fetched + dec.bytes_read, requests + dec.source.requests
+        finally:
+            dec.close()
+        windows += len(item["windows"])
+    with storage.open_input(entry.path) as f:
+        size = f.size()
+    return fetched, requests, windows, size
 
 
 def run_seed(cfg, out: Path) -> float:
@@ -202,11 +267,36 @@ def tonemap_difference(path: Path, transfer: str, frames: int = 8) -> float:
     return float(np.abs(np.stack(mine).astype(np.int16) - ref).mean())
 
 
+def s3_row(film: Path, frames: int, bucket: str, out: Path) -> dict:
+    """The same 4K film from disk and from the local S3 endpoint: job throughput (1 worker) and bytes fetched."""
+    from vidray.io import storage
+
+    uri = f"{bucket}/films/{film.name}"
+    storage.write_bytes(uri, film.read_bytes())
+    t_disk = run_vidray(config_for(film, frames, segments=4), out / "disk", 1)
+    t_s3 = run_vidray(config_for(uri, frames, segments=4), out / "s3", 1)
+    pngs = lambda root: {p.relative_to(root): p.read_bytes() for p in root.rglob("*.png")}
+    same = pngs(out / "disk") == pngs(out / "s3")
+    # one work item over the clip, as a default 30-s segment of a film reads (one open, one index read)
+    fetched, requests, n, size = bytes_per_extraction(config_for(uri, frames, segments=1))
+    sparse, _, n_sparse, _ = bytes_per_extraction(config_for(uri, frames, segments=1, density=5 * DENSITY))
+    row = {"ratio": t_disk / t_s3, "per_extraction": fetched / n, "fraction": fetched / size,
+           "sparse_fraction": sparse / size}
+    print(f"4K hevc on S3: {frames} frames, {n} extractions, file {size / 2**20:.1f} MiB | "
+          f"job from disk {t_disk:.2f}s, "
+          f"from S3 {t_s3:.2f}s (same PNGs: {same}) | fetched {fetched / 2**20:.1f} MiB in {requests} requests = "
+          f"{fetched / n / 2**20:.2f} MiB per extraction, {fetched / size:.2f} of the file | "
+          f"{n_sparse} extractions (1 per {5 * DENSITY} frames): {sparse / size:.2f} of the file", flush=True)
+    return row
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames-1080", type=int, default=1500, help="frames of the 1080p H.264 clip (1500)")
     ap.add_argument("--frames-4k", type=int, default=500, help="frames of the 4K HEVC clip (500)")
     ap.add_argument("--frames-hdr", type=int, default=500, help="frames of the 1080p 10-bit PQ HEVC clip (500)")
+    ap.add_argument("--frames-s3", type=int, default=250,
+                    help="frames of the 4K HEVC clip (2 s GOPs) read from S3 (250)")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "vidray-bench-patches")
     args = ap.parse_args()
     import ray
@@ -222,6 +312,8 @@ def main() -> int:
              ("HDR10 1080p hevc", make_clip(args.cache / f"pq_1080_{args.frames_hdr}.mp4", args.frames_hdr, 1920, 1080,
                                             "libx265", hdr="pq"), args.frames_hdr, True)]
     hlg = make_clip(args.cache / "hlg_1080_8.mp4", 8, 1920, 1080, "libx265", hdr="hlg")
+    film = make_clip(args.cache / f"hevc_4k_g50_{args.frames_s3}.mp4", args.frames_s3, 3840, 2160, "libx265", keyint=50)
+    s3_server, bucket = start_s3()  # before Ray starts: its workers inherit the AWS environment
     ray.init(num_cpus=2, include_dashboard=False, _temp_dir=ray_temp_dir(), logging_level=logging.WARNING)
     quiet_ray_data()
     out = args.cache / "out"
@@ -246,6 +338,7 @@ def main() -> int:
         print(f"memory of one work item (1080p, one window per {DENSITY} frames, fresh process): "
               f"{args.frames_1080 // 2} frames peak {p1:.0f} MB, {args.frames_1080} frames peak {p2:.0f} MB "
               f"(imports {b1:.0f} MB)")
+        s3 = s3_row(film, args.frames_s3, bucket, out)
         mad = tonemap_difference(clips[2][1], "pq") if have_ffmpeg else None
         mad_hlg = tonemap_difference(hlg, "hlg") if have_ffmpeg else None
         print("tone-map vs ffmpeg zscale+tonemap(hable, peak 1000 nits): " +
@@ -253,11 +346,15 @@ def main() -> int:
                else "skipped (no /usr/bin/ffmpeg)"))
     finally:
         ray.shutdown()
+        s3_server.stop()
     fmt = lambda v: "n/a" if v is None else f"{v:.2f}"
     print("patches bench: decode ratio (≥0.8) " + ", ".join(f"{r[0]} {fmt(r[1])}" for r in rows)
           + " | seed ratio (≥20) " + ", ".join(f"{r[0]} {fmt(r[2])}" for r in rows)
           + " | 2w/1w " + ", ".join(f"{r[0]} {fmt(r[3])}" for r in rows)
-          + f" | tonemap MAD PQ {fmt(mad)} HLG {fmt(mad_hlg)}")
+          + f" | tonemap MAD PQ {fmt(mad)} HLG {fmt(mad_hlg)}"
+          + f" | 4K S3/disk throughput {s3['ratio']:.2f}, S3 bytes/extraction {s3['per_extraction'] / 2**20:.1f} MiB "
+            f"({s3['fraction']:.2f} of the file per pass; 1 window/{5 * DENSITY} frames: "
+            f"{s3['sparse_fraction']:.2f})")
     return 0
 
 

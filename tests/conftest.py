@@ -1,9 +1,12 @@
-"""Shared fixtures: one local Ray per test session, a small real-MNIST idx folder."""
+"""Shared fixtures: one local Ray per test session, a small real-MNIST idx folder, a real S3 endpoint
+on 127.0.0.1 (moto's server mode)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
+import uuid
 
 import numpy as np
 import pytest
@@ -11,6 +14,43 @@ import pytest
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# The standard AWS environment, pointing at the local S3 endpoint the `s3` fixture starts. Set before
+# any Ray starts, so Ray workers (and job subprocesses) inherit it the way they would on a cluster.
+S3_PORT = _free_port()
+os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{S3_PORT}", AWS_ACCESS_KEY_ID="vidray-test",
+                  AWS_SECRET_ACCESS_KEY="vidray-test", AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1")
+for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+    os.environ.pop(_name, None)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 HTTP endpoint on 127.0.0.1 (moto's ThreadedMotoServer), for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=S3_PORT, verbose=False)
+    server.start()
+    yield os.environ["AWS_ENDPOINT_URL"]
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server) -> str:
+    """A new empty bucket on the local endpoint; returns ``s3://NAME``."""
+    import boto3
+
+    name = f"t-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket=name)
+    return f"s3://{name}"
 
 
 @pytest.fixture(scope="session")

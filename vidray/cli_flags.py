@@ -95,9 +95,16 @@ def progress_of(args, job: str, unit: str, bar: bool = True) -> Progress:
     return Progress(job, unit, interval=args.progress_every, bar=bar)
 
 
-def output_path(path, flag: str) -> Path:
-    """``path`` made absolute; inside a Ray job a relative path is refused (it would land in the job's
-    temporary working directory, deleted when the job ends)."""
+def output_path(path, flag: str, uri_ok: bool = True) -> Path | str:
+    """A URI (``s3://…``) as given, or ``path`` made absolute; inside a Ray job a relative path is refused
+    (it would land in the job's temporary working directory, deleted when the job ends)."""
+    from vidray.io import storage
+
+    if storage.is_uri(path):
+        if not uri_ok:
+            raise ConfigError([f"{flag} {path!r}: this output is written to a local file; give a local path "
+                               "(or shared storage mounted on every node)"], source="arguments")
+        return str(path)
     path = Path(path).expanduser()
     if not path.is_absolute() and os.environ.get(RAY_JOB_ENV_VAR):
         raise ConfigError([f"{flag} {str(path)!r} is relative: inside a Ray job it would be written to the job's "

@@ -16,7 +16,8 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-from vidray.errors import ConfigError
+from vidray.errors import ConfigError, InputError
+from vidray.io import storage
 
 T = TypeVar("T")
 _BOUND = "vidray.bound"  # key of a field's Bound in its dataclass metadata
@@ -96,13 +97,21 @@ def _is_config(value) -> bool:
 
 
 def read_config_file(path: str | os.PathLike) -> dict:
-    """Read a JSON or YAML mapping from ``path``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist", source=str(path))
-    text = path.read_text(encoding="utf-8")
+    """Read a JSON or YAML mapping from ``path`` (a local path or a URI such as ``s3://bucket/films.json``)."""
+    if storage.local_path(path) is not None:
+        path = storage.local_path(path) if storage.is_uri(path) else Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist", source=str(path))
+        text = path.read_text(encoding="utf-8")
+    else:
+        try:
+            if not storage.exists(path):
+                raise ConfigError(f"config file {path} does not exist", source=str(path))
+            text = storage.read_bytes(path).decode("utf-8")
+        except InputError as exc:
+            raise ConfigError(f"config file {path}: {exc.reason}", source=str(path)) from exc
     try:
-        if path.suffix.lower() in (".yaml", ".yml"):
+        if str(path).lower().endswith((".yaml", ".yml")):
             import yaml
 
             data = yaml.safe_load(text)

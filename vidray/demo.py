@@ -14,7 +14,7 @@ def register(commands) -> None:
                                description="Generate a small VideoMNIST and Moving MNIST set, cut VSR patches, "
                                            "embed frames and train a tiny ConvLSTM on local Ray, and print where "
                                            "everything went.")
-    demo.add_argument("output", nargs="?", default="demo_out", type=Path, help="output directory (default: demo_out)")
+    demo.add_argument("output", nargs="?", default="demo_out", type=str, help="output directory (default: demo_out)")
     add_ray_flags(demo)
     demo.set_defaults(handler=run_demo, prog=demo.prog)
 

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from vidray.io import storage
 from vidray.io.atomic import remove_stale_parts
 from vidray.io.manifest import Manifest
 from vidray.io.outdir import OutputDir
@@ -28,10 +29,12 @@ class JobRun:
         self._t0 = time.perf_counter()
         self.job = job
         self.out = OutputDir(output, job=job, config=config, overwrite=overwrite, owned=owned)
-        self.root: Path = self.out.root
+        self.root: Path | str = self.out.root  # a local Path, or a URI on an object store
         self.already_complete = self.out.complete
-        remove_stale_parts(self.root)  # temp files of a killed run
-        self.record = Manifest(self.root / record if record else self.out.meta / "manifest.jsonl")
+        if isinstance(self.root, Path):
+            remove_stale_parts(self.root)  # temp files of a killed run (object stores have none)
+        self.record = Manifest(storage.join(self.root, record) if record else storage.join(self.out.meta,
+                                                                                          "manifest.jsonl"))
         self.scale = scale or Scale()
         self.progress = progress or Progress(job, unit, quiet=True)
 

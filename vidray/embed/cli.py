@@ -17,6 +17,7 @@ from vidray.cli_flags import (
     scale_of,
 )
 from vidray.embed.config import DTYPES, EmbedConfig
+from vidray.io import storage
 from vidray.stage import Scale
 
 
@@ -27,9 +28,9 @@ def register(commands) -> None:
         description="Decode sampled frames on CPU tasks, embed them with open_clip in an actor pool (GPU when "
                     "present), write OUT/processed/{split}/NAME.{npy,txt,json}, OUT/wds/ds_00000.tar … "
                     "splits.csv and OUT/parquet/ds_00000.parquet …. Rerun the same command to resume.")
-    p.add_argument("input", type=Path, help="video list (JSON/YAML with a 'videos' list of {name, path, caption?, "
+    p.add_argument("input", type=str, help="video list (JSON/YAML with a 'videos' list of {name, path, caption?, "
                                             "split?, metadata?}), a directory of videos, or one video file")
-    p.add_argument("--output", "-o", type=Path, required=True, help="output directory (rerun to resume)")
+    p.add_argument("--output", "-o", type=str, required=True, help="output directory (rerun to resume)")
     p.add_argument("--model", help="open_clip model name, a model config .json, or vidray-tiny (ViT-B-32)")
     p.add_argument("--pretrained", help="a pretrained tag (needs network or a cached download), a local "
                                         "checkpoint path, or none = random weights for tests/smoke runs "
@@ -104,7 +105,7 @@ def run_embed_command(args) -> int:
     for name, reason in summary.errors.items():
         print(f"  failed: {name}: {reason}")
     if summary.errors:
-        print(f"  (listed in {summary.output / 'errors.json'}; rerun to retry them)")
+        print(f"  (listed in {storage.join(summary.output, 'errors.json')}; rerun to retry them)")
     return 0
 
 

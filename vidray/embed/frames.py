@@ -7,15 +7,15 @@ first frame) or by count (``every_n``: frames 0, n, 2n, …); both depend only o
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 import av
 import numpy as np
 
 from vidray.errors import InputError
-from vidray.io.probe import open_video
+from vidray.io.probe import open_source, open_video
 
 
 @dataclass
@@ -55,12 +55,12 @@ def iter_frame_batches(path: str | os.PathLike, batch_size: int = 32, fps: float
                        every_n: int | None = None) -> Iterator[FrameBatch]:
     """Decode ``path`` once, yielding sampled frames in batches of ``batch_size`` (the last may be
     smaller). Raises :class:`InputError` for a missing, corrupt or empty file."""
-    path = Path(path)
     sampler = FrameSampler(fps=fps, every_n=every_n)
     frames, indices, times = [], [], []
     emitted = 0
-    container, stream = open_video(path)
-    with container:
+    source = open_source(path)  # None for a local file; a read-ahead handle for a URI
+    container, stream = open_video(path, source)
+    with (source or nullcontext()), container:
         stream.thread_type = "AUTO"
         step = 1.0 / float(stream.average_rate) if stream.average_rate else 0.0
         try:

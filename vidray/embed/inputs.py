@@ -12,10 +12,11 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from vidray.config import read_config_file
 from vidray.errors import ConfigError, InputError
+from vidray.io import storage
 from vidray.io.names import clean_name
 from vidray.io.video import VIDEO_SUFFIXES
 
@@ -61,38 +62,49 @@ def check_split_ratios(ratios) -> list[str]:
 
 
 def load_videos(source: str | os.PathLike, split_ratios=(0.8, 0.1, 0.1)) -> list[VideoItem]:
-    """Videos from a config file, a directory (searched recursively) or one video file."""
-    source = Path(source)
+    """Videos from a config file, a directory (searched recursively) or one video file; each may be a
+    local path or a URI (``s3://b/list.json``, ``s3://b/videos/`` = every video object under the prefix)."""
     problems = check_split_ratios(split_ratios)
     if problems:
         raise ConfigError(problems)
-    if source.is_dir():
-        return videos_from_directory(source, split_ratios)
-    if source.suffix.lower() in VIDEO_SUFFIXES:
-        if not source.is_file():
-            raise InputError(source, "video file does not exist")
-        return [VideoItem(safe_name(source.stem), str(source.absolute()), hash_split(safe_name(source.stem),
-                                                                                        split_ratios))]
-    if not source.exists():
-        raise InputError(source, "input does not exist (give a video list JSON/YAML, a directory or a video)")
-    return videos_from_config(read_config_file(source), split_ratios, source=source)
+    local = storage.local_path(source)
+    location = str(local if local is not None and storage.is_uri(source) else source)
+    what = storage.kind(location)
+    if what == "directory":
+        return videos_from_directory(location, split_ratios)
+    if PurePosixPath(location).suffix.lower() in VIDEO_SUFFIXES:
+        if what != "file":
+            raise InputError(location, "video file does not exist")
+        stem = safe_name(PurePosixPath(location).stem)
+        whole = str(Path(location).absolute()) if local is not None else location
+        return [VideoItem(stem, whole, hash_split(stem, split_ratios))]
+    if what is None:
+        raise InputError(location, "input does not exist (give a video list JSON/YAML, a directory or a video)")
+    return videos_from_config(read_config_file(location), split_ratios, source=location)
 
 
-def videos_from_directory(root: Path, split_ratios) -> list[VideoItem]:
-    """Every video under ``root``; name = its relative path without suffix, ``/`` → ``_``."""
-    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
-                   and not p.name.startswith("."))
-    if not paths:
+def videos_from_directory(root: str | os.PathLike, split_ratios) -> list[VideoItem]:
+    """Every video under the folder or object prefix ``root``; name = its relative path without suffix,
+    ``/`` → ``_``."""
+    if storage.local_path(root) is None:
+        base = str(root).rstrip("/")
+        files = [(loc[len(base) + 1:], loc) for loc in storage.list_files(root)]
+    else:
+        root = Path(root)
+        files = [(p.relative_to(root).as_posix(), str(p.absolute())) for p in sorted(root.rglob("*")) if p.is_file()]
+    files = [(rel, loc) for rel, loc in files if PurePosixPath(rel).suffix.lower() in VIDEO_SUFFIXES
+             and not PurePosixPath(rel).name.startswith(".")]
+    if not files:
         raise InputError(root, f"holds no video files ({', '.join(VIDEO_SUFFIXES)})")
     items, seen = [], {}
-    for path in paths:
-        rel = path.relative_to(root).with_suffix("").as_posix()
+    for rel, location in files:
+        rel = str(PurePosixPath(rel).with_suffix(""))
         name = safe_name(rel.replace("/", "_"))
         if name in seen:
             raise InputError(root, f"{rel!r} and {seen[name]!r} map to the same sample name {name!r}; "
                                    "use a video list config with explicit names")
         seen[name] = rel
-        items.append(VideoItem(name, str(path.absolute()), hash_split(name, split_ratios)))
+        items.append(VideoItem(name, location, hash_split(name, split_ratios)))
     return items
 
 
@@ -101,7 +113,8 @@ def videos_from_config(data: dict, split_ratios, source: str | os.PathLike = "co
 
     Relative paths are looked up beside the config file, then in the current directory.
     """
-    base = Path(source).parent if source != "config" else Path(".")
+    remote = storage.local_path(source) is None  # a list on object storage: relative paths are beside it
+    base = Path(source).parent if source != "config" and not remote else Path(".")
     videos = data.get("videos")
     if not isinstance(videos, list) or not videos:
         raise ConfigError("needs a non-empty 'videos' list of {name, path, ...} objects", source=str(source))
@@ -140,11 +153,15 @@ def videos_from_config(data: dict, split_ratios, source: str | os.PathLike = "co
                 problems.append(f"{where} ({name}): split {video['split']!r} is not one of {list(SPLITS)}")
         else:
             split = hash_split(name, split_ratios)
-        full = Path(path).expanduser()
-        if not full.is_absolute():
-            # beside the config file first, then the current directory (how the patch job reads it)
-            full = base / full if (base / full).exists() or not full.exists() else full
-        items.append(VideoItem(name, str(full.absolute()), split, caption if isinstance(caption, str) else "",
+        if storage.is_uri(path) or (remote and not Path(path).expanduser().is_absolute()):
+            location = storage.locate(path, storage.parent(source))
+        else:
+            full = Path(path).expanduser()
+            if not full.is_absolute():
+                # beside the config file first, then the current directory (how the patch job reads it)
+                full = base / full if (base / full).exists() or not full.exists() else full
+            location = str(full.absolute())
+        items.append(VideoItem(name, location, split, caption if isinstance(caption, str) else "",
                                metadata if isinstance(metadata, dict) else {}))
     if problems:
         raise ConfigError(problems, source=str(source))

@@ -24,7 +24,7 @@ from vidray.embed.inputs import VideoItem
 from vidray.embed.model import ModelSpec, default_pretrained, embed_images, load_model, resolve_model
 from vidray.embed.preprocess import Preprocess, resize_center_crop
 from vidray.errors import InputError
-from vidray.io.atomic import write_bytes_atomic, write_json_atomic
+from vidray.io import storage
 from vidray.io.parquet_shards import write_parquet
 from vidray.io.probe import probe_video
 from vidray.io.webdataset_shards import Sample, format_key, plan_shards, write_webdataset
@@ -64,15 +64,21 @@ class EmbedSummary:
                 f"({self.frames} frames), {self.reused} reused{failed}; {self.shards} shards, in {self.seconds:.1f}s")
 
 
-def sample_paths(root: Path, video: VideoItem) -> dict[str, Path]:
+def sample_paths(root, video: VideoItem) -> dict[str, str]:
     """The processed-layout files of ``video``: ``processed/{split}/{name}.{npy,txt,json}``."""
-    base = root / "processed" / video.split / video.name
-    return {ext: base.with_suffix(f".{ext}") for ext in ("npy", "txt", "json")}
+    base = storage.join(root, "processed", video.split, video.name)
+    return {ext: f"{base}.{ext}" for ext in ("npy", "txt", "json")}
 
 
-def is_done(run: JobRun, video: VideoItem) -> bool:
-    """A sample is done once the run's record lists it and its three files exist."""
-    return video.name in run.record and all(p.exists() for p in sample_paths(run.root, video).values())
+def is_done(run: JobRun, video: VideoItem, existing: set[str]) -> bool:
+    """A sample is done once the run's record lists it and its three files are among ``existing``
+    (:func:`processed_files`: one listing, not three requests per video on an object store)."""
+    return video.name in run.record and all(p in existing for p in sample_paths(run.root, video).values())
+
+
+def processed_files(run: JobRun) -> set[str]:
+    """Every file under the run's ``processed/``."""
+    return set(storage.list_files(storage.join(run.root, "processed")))
 
 
 # ---- Ray Data UDFs -------------------------------------------------------------------------------
@@ -212,9 +218,9 @@ class _Collector:
         paths = sample_paths(self.root, video)
         buf = io.BytesIO()
         np.save(buf, emb)
-        write_bytes_atomic(paths["npy"], buf.getvalue())
-        write_bytes_atomic(paths["txt"], video.caption.encode("utf-8"))
-        write_json_atomic(paths["json"], sample_metadata(video, self.cfg, self.spec, parts, emb.shape,
+        storage.write_bytes(paths["npy"], buf.getvalue())
+        storage.write_bytes(paths["txt"], video.caption.encode("utf-8"))
+        storage.write_json(paths["json"], sample_metadata(video, self.cfg, self.spec, parts, emb.shape,
                                                          duration, source_fps))
         self.run.record.append([{"key": video.name, "split": video.split, "frames": len(parts)}])
         self.summary.embedded += 1
@@ -299,7 +305,8 @@ def run_embed(cfg: EmbedConfig, videos: list[VideoItem], output, *, scale: Scale
         log.warning("embed: --pretrained none: random weights, for tests and smoke runs only")
 
     # plan: the videos not embedded by an earlier run
-    todo = [i for i, v in enumerate(videos) if not is_done(run, v)]
+    existing = processed_files(run)
+    todo = [i for i, v in enumerate(videos) if not is_done(run, v, existing)]
     summary.reused = len(videos) - len(todo)
     run.progress.start(len(videos), resumed=summary.reused)
 
@@ -327,11 +334,12 @@ def run_embed(cfg: EmbedConfig, videos: list[VideoItem], output, *, scale: Scale
         summary.embed_seconds = time.perf_counter() - t0
 
     # finish: shards rebuilt from every finished sample, in a fixed order
-    done = [v for v in videos if is_done(run, v)]
+    existing = processed_files(run)
+    done = [v for v in videos if is_done(run, v, existing)]
     shards = plan_shards(build_samples(run.root, done), cfg.shard_size)
-    write_webdataset(shards, run.root / "wds")
-    write_parquet(shards, run.root / "parquet")
-    write_json_atomic(run.root / "errors.json", summary.errors)
+    write_webdataset(shards, storage.join(run.root, "wds"))
+    write_parquet(shards, storage.join(run.root, "parquet"))
+    storage.write_json(storage.join(run.root, "errors.json"), summary.errors)
     summary.shards = len(shards)
     summary.splits = {s: sum(1 for v in done if v.split == s) for s in ("train", "val", "test")}
     run.finish()

@@ -37,13 +37,15 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def write_bytes_atomic(final: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``final`` atomically (fsynced before the rename)."""
+def write_bytes_atomic(final: str | os.PathLike, data: bytes, fsync: bool = True) -> None:
+    """Write ``data`` to ``final`` atomically (fsynced before the rename unless ``fsync=False``:
+    bulk outputs whose record is written, and fsynced, after them)."""
     with atomic_path(final) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
 
 
 def write_json_atomic(final: str | os.PathLike, obj) -> None:

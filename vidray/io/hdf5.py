@@ -8,13 +8,12 @@ Frames are uint8 ``[N,H,W,3]`` (what VideoGPT's HDF5Dataset and VQ-VAE expect) o
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from vidray.io.atomic import part_path
+from vidray.io import storage
 
 COMPRESSION = {"none": {}, "gzip": {"compression": "gzip", "compression_opts": 4}, "lzf": {"compression": "lzf"}}
 
@@ -39,9 +38,9 @@ class VideoH5Writer:
 
     def __init__(self, path, layout: dict[str, tuple[int, int, int]], frame_size: int,
                  rgb: bool = True, compression: str = "none", attrs: dict | None = None):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = part_path(self.path)
+        self.path = path
+        self.pending = storage.PendingFile(path, ".h5")  # local: renamed into place; object store: uploaded
+        self.tmp = self.pending.tmp
         self.rgb = rgb
         self.lengths = {split: frames for split, (_, frames, _) in layout.items()}
         self.file = h5py.File(self.tmp, "w")
@@ -72,18 +71,17 @@ class VideoH5Writer:
         """Add an extra dataset (e.g. per-video motion codes) with attributes."""
         set_attrs(self.file.create_dataset(name, data=data), attrs)
 
-    def commit(self) -> Path:
-        """Close the file and rename it into place."""
+    def commit(self):
+        """Close the file and publish it whole."""
         self.file.close()
-        os.replace(self.tmp, self.path)
-        return self.path
+        return self.pending.publish()
 
     def abort(self) -> None:
         """Close and delete the unfinished file."""
         try:
             self.file.close()
         finally:
-            self.tmp.unlink(missing_ok=True)
+            self.pending.discard()
 
 
 def read_split(path, split: str) -> dict[str, np.ndarray]:
@@ -96,9 +94,9 @@ class VideoH5Appender:
     """Append videos of any length, split by split, in order (for converting a video tree)."""
 
     def __init__(self, path, frame_shape: tuple[int, ...], compression: str = "none", attrs: dict | None = None):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = part_path(self.path)
+        self.path = path
+        self.pending = storage.PendingFile(path, ".h5")
+        self.tmp = self.pending.tmp
         self.frame_shape = tuple(frame_shape)
         self.compression = compression
         self.file = h5py.File(self.tmp, "w")
@@ -129,12 +127,11 @@ class VideoH5Appender:
             self.file.create_dataset(f"{split}_idx", data=np.asarray(self.starts[split], dtype=np.int64))
             self.file.create_dataset(f"{split}_labels", data=np.asarray(self.labels[split], dtype=np.int64))
         self.file.close()
-        os.replace(self.tmp, self.path)
-        return self.path
+        return self.pending.publish()
 
     def abort(self) -> None:
         """Close and delete the unfinished file."""
         try:
             self.file.close()
         finally:
-            self.tmp.unlink(missing_ok=True)
+            self.pending.discard()

@@ -9,12 +9,10 @@ output is never written into.
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 from vidray import __version__
-from vidray.errors import OutputError
-from vidray.io.atomic import write_json_atomic
+from vidray.errors import OutputError, VidrayError
+from vidray.io import storage
 
 META_DIR = ".vidray"
 
@@ -23,29 +21,28 @@ class OutputDir:
     """Claim ``root`` for ``job`` with ``config`` (a JSON-ready dict)."""
 
     def __init__(self, root, job: str, config: dict, overwrite: bool = False, owned: tuple[str, ...] = ()):
-        self.root = Path(root).expanduser().absolute()
-        self.meta = self.root / META_DIR
-        self.run_file = self.meta / "run.json"
+        local = storage.local_path(root)
+        # a local Path, or a URI string on an object store (no directories there: prefixes)
+        self.root = local if local is not None else str(root).rstrip("/")
+        self.meta = self.root / META_DIR if local is not None else storage.join(self.root, META_DIR)
+        self.run_file = storage.join(self.meta, "run.json") if local is None else self.meta / "run.json"
         self.job, self.config = job, config
-        if self.root.exists() and not self.root.is_dir():
-            raise OutputError(self.root, "output path exists and is not a directory")
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(self.root, f"cannot create the output directory: {exc.strerror or exc}") from exc
+        if local is not None:
+            if local.exists() and not local.is_dir():
+                raise OutputError(self.root, "output path exists and is not a directory")
+            try:
+                local.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(self.root, f"cannot create the output directory: {exc.strerror or exc}") from exc
         previous = self._read_previous()
         if previous is not None and (previous.get("job") != job or previous.get("config") != config):
             if not overwrite:
                 raise OutputError(self.root, "holds a different run (" + _describe_difference(previous, job, config)
                                   + "); choose another output directory or pass --overwrite")
             for name in (META_DIR,) + tuple(owned):
-                path = self.root / name
-                if path.is_dir():
-                    shutil.rmtree(path)
-                elif path.exists():
-                    path.unlink()
+                _delete(storage.join(self.root, name))
             previous = None
-        if previous is None and any(p.name != META_DIR for p in self.root.iterdir()):
+        if previous is None and any(name != META_DIR for name in storage.list_names(self.root)):
             raise OutputError(self.root, "is not empty and holds no vidray run of this job; "
                                          "choose an empty or new output directory")
         self.complete = bool(previous and previous.get("complete"))
@@ -53,17 +50,17 @@ class OutputDir:
             self._write(complete=False)
 
     def _read_previous(self) -> dict | None:
-        if not self.run_file.exists():
+        if not storage.exists(self.run_file):
             return None
         try:
-            return json.loads(self.run_file.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            return json.loads(storage.read_bytes(self.run_file))
+        except (VidrayError, json.JSONDecodeError) as exc:
             raise OutputError(self.run_file, f"unreadable run record: {exc}") from exc
 
     def _write(self, complete: bool) -> None:
         record = {"job": self.job, "config": self.config, "complete": complete, "vidray_version": __version__}
         try:
-            write_json_atomic(self.run_file, record)
+            storage.write_json(self.run_file, record)
         except OSError as exc:
             raise OutputError(self.root, f"output directory is not writable: {exc.strerror or exc}") from exc
 
@@ -71,6 +68,20 @@ class OutputDir:
         """Record that every output of the run exists."""
         self._write(complete=True)
         self.complete = True
+
+
+def _delete(location) -> None:
+    """Remove a file or a whole directory/prefix (local or object store); nothing there is fine."""
+    import pyarrow.fs as pafs
+
+    fs, path = storage.resolve(location)
+    kind = fs.get_file_info(path).type
+    if kind == pafs.FileType.Directory:
+        fs.delete_dir(path)
+    elif kind == pafs.FileType.File:
+        fs.delete_file(path)
+    elif storage.is_uri(location) and storage.list_files(location):  # an object prefix
+        fs.delete_dir_contents(path, missing_dir_ok=True)
 
 
 def _describe_difference(previous: dict, job: str, config: dict) -> str:

@@ -6,21 +6,20 @@ Columns: ``key``, ``name``, ``split``, ``caption``, ``embedding`` (list of fixed
 
 from __future__ import annotations
 
+import io
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vidray.io.atomic import atomic_path
+from vidray.io import storage
 from vidray.io.webdataset_shards import Shard, remove_other_shards
 
 
 def shard_table(shard: Shard) -> pa.Table:
     """The Arrow table of one shard, read from its samples' processed files."""
-    arrays = [np.load(s.npy) for s in shard.samples]
+    arrays = [np.load(io.BytesIO(storage.read_bytes(s.npy))) for s in shard.samples]
     dims = {a.shape[1] for a in arrays}
     if len(dims) > 1:
         raise ValueError(f"shard {shard.index}: samples have different embedding sizes {sorted(dims)}")
@@ -34,23 +33,21 @@ def shard_table(shard: Shard) -> pa.Table:
         "key": pa.array([s.key for s in shard.samples], pa.string()),
         "name": pa.array([s.name for s in shard.samples], pa.string()),
         "split": pa.array([s.split for s in shard.samples], pa.string()),
-        "caption": pa.array([s.txt.read_text(encoding="utf-8") for s in shard.samples], pa.string()),
+        "caption": pa.array([storage.read_bytes(s.txt).decode("utf-8") for s in shard.samples], pa.string()),
         "embedding": embedding,
         "frame_count": pa.array([len(a) for a in arrays], pa.int32()),
-        "metadata": pa.array([json.dumps(json.loads(s.json.read_text()), sort_keys=True)
+        "metadata": pa.array([json.dumps(json.loads(storage.read_bytes(s.json)), sort_keys=True)
                               for s in shard.samples], pa.string()),
     })
 
 
-def write_parquet(shards: list[Shard], out_dir: str | os.PathLike) -> list[Path]:
-    """Write ``out_dir/ds_{i:05d}.parquet`` for every shard, atomically; drop stale shard files."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+def write_parquet(shards: list[Shard], out_dir) -> list:
+    """Write ``out_dir/ds_{i:05d}.parquet`` for every shard, whole (atomic / one object); drop stale shards."""
     paths = []
     for shard in shards:
-        path = out_dir / shard.file_name(".parquet")
-        with atomic_path(path) as tmp:
+        path = storage.join(out_dir, shard.file_name(".parquet"))
+        with storage.output_file(path, ".parquet") as tmp:
             pq.write_table(shard_table(shard), tmp, compression="zstd")
-        paths.append(path)
-    remove_other_shards(out_dir, {p.name for p in paths}, ".parquet")
+        paths.append(storage.local_path(path) or path)
+    remove_other_shards(out_dir, {shard.file_name(".parquet") for shard in shards}, ".parquet")
     return paths

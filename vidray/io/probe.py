@@ -1,6 +1,8 @@
 """Opening a video with PyAV and probing its stream: size, rate, frame count, duration, colour tags, rotation.
 
 The one place every stage asks "what is this file?"; failures are :class:`InputError` with the reason.
+A local path is opened by path; a URI (``s3://…``) is streamed through a seekable read-ahead handle
+(:class:`vidray.io.storage.ReadAheadFile`): ranged reads, never a whole download, never Ray's object store.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 import av
 
 from vidray.errors import InputError
+from vidray.io import storage
 
 TRC_PQ, TRC_HLG = 16, 18  # AVColorTransferCharacteristic: SMPTE ST 2084, ARIB STD-B67
 TRANSFER_TAGS = {"pq": (TRC_PQ, "smpte2084"), "hlg": (TRC_HLG, "arib-std-b67")}  # (color_trc, x265/ffmpeg name)
@@ -43,13 +46,31 @@ def hdr_transfer(color_trc: int | None) -> str | None:
     return {trc: name for name, (trc, _) in TRANSFER_TAGS.items()}.get(int(color_trc or 0))
 
 
-def open_video(path: str | os.PathLike):
-    """Open ``path`` and return (container, first video stream); InputError with the reason if unusable."""
-    if not os.path.isfile(path):
-        raise InputError(path, "video file does not exist")
+def open_source(path: str | os.PathLike) -> storage.ReadAheadFile | None:
+    """The read-ahead handle PyAV reads a URI through; None for a local path (opened by path)."""
+    if storage.local_path(path) is not None:
+        return None
     try:
-        container = av.open(str(path))
+        return storage.open_readahead(path)
+    except InputError as exc:
+        raise InputError(path, "video file does not exist" if exc.reason == "does not exist" else exc.reason) from exc
+
+
+def open_video(path: str | os.PathLike, source: storage.ReadAheadFile | None = None):
+    """Open ``path`` and return (container, first video stream); InputError with the reason if unusable.
+
+    ``source``: a handle to read instead (from :func:`open_source`); a URI without one gets its own."""
+    if source is None:
+        local = storage.local_path(path)
+        if local is not None and not local.is_file():
+            raise InputError(path, "video file does not exist")
+        source = open_source(path) if local is None else None
+    try:
+        # a handle: FFmpeg asks for 32 KiB per read, served from the handle's read-ahead ranges
+        container = av.open(source if source is not None else str(storage.local_path(path)))
     except (av.error.FFmpegError, OSError) as exc:
+        if source is not None and not isinstance(exc, av.error.FFmpegError):
+            raise  # the store failed mid-read (network, throttling): not bad input, let the task be retried
         raise InputError(path, f"cannot be opened as a video ({exc.__class__.__name__}: {exc})") from exc
     if not container.streams.video:
         container.close()
@@ -59,7 +80,8 @@ def open_video(path: str | os.PathLike):
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
     """Probe ``path`` from its header and its first frame (the only frame decoded)."""
-    container, stream = open_video(path)
+    source = open_source(path)
+    container, stream = open_video(path, source)
     try:
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         if not rate:
@@ -91,3 +113,5 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
                          rotation=int(first.rotation or 0))
     finally:
         container.close()
+        if source is not None:
+            source.close()

@@ -9,7 +9,7 @@ import av
 import numpy as np
 
 from vidray.errors import InputError
-from vidray.io.atomic import atomic_path
+from vidray.io import storage
 
 # file suffixes every stage treats as video when it scans a folder (lower case)
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
@@ -27,7 +27,7 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = 10, crf: i
     if height % 2 or width % 2:
         raise ValueError(f"H.264 yuv420p needs even frame sizes, got {width}x{height}")
     planes = to_yuv420p(frames)
-    with atomic_path(path) as tmp:
+    with storage.output_file(path, ".mp4") as tmp:  # whole file / whole object
         with av.open(str(tmp), mode="w", format="mp4") as container:
             stream = container.add_stream("libx264", rate=fps)
             stream.width, stream.height = width, height
@@ -36,7 +36,7 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = 10, crf: i
             for planes_t in zip(*planes):
                 container.mux(stream.encode(_yuv_frame(planes_t)))
             container.mux(stream.encode())
-    return Path(path)
+    return storage.local_path(path) or path
 
 
 def to_yuv420p(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -73,20 +73,21 @@ def _yuv_frame(planes: tuple[np.ndarray, ...]) -> av.VideoFrame:
 
 
 def read_frames(path: str | os.PathLike, gray: bool = False) -> np.ndarray:
-    """Decode every frame of a video: uint8 [T,H,W] if ``gray`` else [T,H,W,3] RGB."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, "video file does not exist")
+    """Decode every frame of a video (local path or URI): uint8 [T,H,W] if ``gray`` else [T,H,W,3] RGB."""
+    from vidray.io.probe import open_source, open_video
+
     fmt = "gray" if gray else "rgb24"
+    source = open_source(path)
     try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InputError(path, "has no video stream")
-            stream = container.streams.video[0]
+        container, stream = open_video(path, source)
+        with container:
             stream.thread_type = "AUTO"
             frames = [f.to_ndarray(format=fmt) for f in container.decode(stream)]
     except av.error.FFmpegError as exc:
         raise InputError(path, f"cannot be decoded ({exc.__class__.__name__}: {exc})") from exc
+    finally:
+        if source is not None:
+            source.close()
     if not frames:
         raise InputError(path, "contains no decodable frames")
     return np.stack(frames)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidray.io.atomic import atomic_path, write_bytes_atomic
+from vidray.io import storage
 
 SPLIT_ORDER = ("train", "val", "test")
 KEY_DIGITS = 9
@@ -29,9 +28,9 @@ class Sample:
     key: str
     split: str
     name: str
-    npy: Path
-    txt: Path
-    json: Path
+    npy: Path | str   # local paths or URIs (see vidray.io.storage)
+    txt: Path | str
+    json: Path | str
 
 
 @dataclass(frozen=True)
@@ -63,37 +62,35 @@ def format_key(index: int) -> str:
     return f"{index:0{KEY_DIGITS}d}"
 
 
-def write_tar_shard(shard: Shard, path: str | os.PathLike) -> Path:
+def write_tar_shard(shard: Shard, path) -> Path | str:
     """Write one shard as an uncompressed tar with fixed mtime/owner, so equal inputs give equal bytes."""
-    with atomic_path(path) as tmp:
+    with storage.output_file(path, ".tar") as tmp:
         with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
             for sample in shard.samples:
                 for ext, source in (("npy", sample.npy), ("txt", sample.txt), ("json", sample.json)):
-                    data = Path(source).read_bytes()
+                    data = storage.read_bytes(source)
                     info = tarfile.TarInfo(f"{sample.key}.{ext}")
                     info.size, info.mtime, info.mode = len(data), 0, 0o444
                     info.uname = info.gname = "vidray"
                     tar.addfile(info, io.BytesIO(data))
-    return Path(path)
+    return storage.local_path(path) or str(path)
 
 
-def write_webdataset(shards: list[Shard], out_dir: str | os.PathLike) -> list[Path]:
+def write_webdataset(shards: list[Shard], out_dir) -> list[Path | str]:
     """Write every shard as ``out_dir/ds_{i:05d}.tar`` plus ``splits.csv`` (shard,split,samples)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [write_tar_shard(shard, out_dir / shard.file_name(".tar")) for shard in shards]
+    paths = [write_tar_shard(shard, storage.join(out_dir, shard.file_name(".tar"))) for shard in shards]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["shard", "split", "samples"])
     for shard in shards:
         writer.writerow([shard.file_name(".tar"), shard.split, len(shard.samples)])
-    write_bytes_atomic(out_dir / "splits.csv", buf.getvalue().encode())
-    remove_other_shards(out_dir, {p.name for p in paths}, ".tar")
+    storage.write_bytes(storage.join(out_dir, "splits.csv"), buf.getvalue().encode())
+    remove_other_shards(out_dir, {shard.file_name(".tar") for shard in shards}, ".tar")
     return paths
 
 
-def remove_other_shards(out_dir: Path, keep: set[str], suffix: str) -> None:
+def remove_other_shards(out_dir, keep: set[str], suffix: str) -> None:
     """Delete ``ds_*{suffix}`` files in ``out_dir`` that are not in ``keep`` (left by a larger plan)."""
-    for path in out_dir.glob(f"ds_*{suffix}"):
-        if path.name not in keep:
-            path.unlink(missing_ok=True)
+    for name in storage.list_names(out_dir):
+        if name.startswith("ds_") and name.endswith(suffix) and name not in keep:
+            storage.delete(storage.join(out_dir, name))

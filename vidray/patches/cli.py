@@ -24,8 +24,8 @@ def register(commands) -> None:
         description="Plan every extraction from CONFIG + seed, decode each video once in (video, segment) tasks, "
                     "tone-map HDR to SDR, write PNGs under Universal/Space/Toon trees. Status: "
                     "OUT/.generator_status.json; rerun the same command to resume.")
-    p.add_argument("config", type=Path, help="JSON/YAML with base_settings and videos")
-    p.add_argument("--output", "-o", type=Path, help="output directory (default: base_settings.output_base_dir)")
+    p.add_argument("config", type=str, help="JSON/YAML with base_settings and videos")
+    p.add_argument("--output", "-o", type=str, help="output directory (default: base_settings.output_base_dir)")
     p.add_argument("--seed", type=non_negative_int, help="random seed of the plan (base_settings.seed, 0)")
     p.add_argument("--frame-limit", dest="frame_limit", type=positive_int,
                    help="extractions per video at category weight 1 (base_settings.frame_limit)")

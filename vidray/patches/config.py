@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from vidray.config import bounded, from_dict, read_config_file
-from vidray.errors import ConfigError
+from vidray.errors import ConfigError, InputError
+from vidray.io import storage
 from vidray.io.names import clean_name
 from vidray.patches.formats import CATEGORY_FOLDERS, distribution_problems
 
@@ -121,6 +121,7 @@ def parse_patches_config(data: dict, source: str = "config", base_dir: str | os.
         problems.append("videos: must be a non-empty list")
         raw_videos = []
     seen: dict[str, int] = {}
+    missing = _missing_films(raw_videos, base_dir) if check_files else {}
     for i, raw in enumerate(raw_videos):
         label = f"videos[{i}]" + (f" ({raw.get('name')})" if isinstance(raw, dict) and raw.get("name") else "")
         if not isinstance(raw, dict):
@@ -129,11 +130,9 @@ def parse_patches_config(data: dict, source: str = "config", base_dir: str | os.
         entry = _build(VideoEntry, raw, label, problems)
         name, path = str(raw.get("name", "")), raw.get("path")
         if isinstance(path, (str, os.PathLike)):
-            path = Path(path).expanduser()
-            if base_dir is not None and not path.is_absolute():
-                path = Path(base_dir) / path
-            if check_files and not path.is_file():
-                problems.append(f"{label}: video file {path} does not exist")
+            path = storage.locate(path, base_dir)
+            if path in missing:
+                problems.append(f"{label}: video file {path} {missing[path]}")
         key = clean_name(name)
         if name and key in seen:
             problems.append(f"{label}: duplicate name {name!r} (same file names as videos[{seen[key]}])")
@@ -145,6 +144,20 @@ def parse_patches_config(data: dict, source: str = "config", base_dir: str | os.
     return PatchesConfig(base, tuple(videos))
 
 
+def _missing_films(raw_videos: list, base_dir) -> dict[str, str]:
+    """{location: why it cannot be used} of the listed films that are not files (URIs checked concurrently)."""
+    paths = {storage.locate(v["path"], base_dir) for v in raw_videos
+             if isinstance(v, dict) and isinstance(v.get("path"), (str, os.PathLike))}
+    local = {p for p in paths if storage.local_path(p) is not None}
+    missing = {p: "does not exist" for p in local if not storage.local_path(p).is_file()}
+    remote = sorted(paths - local)
+    try:
+        found = storage.exist_all(remote)
+    except InputError as exc:  # no such bucket, no credentials, endpoint unreachable: one reason for all
+        return {**missing, **{p: f"cannot be checked: {exc.reason}" for p in remote}}
+    return {**missing, **{p: "does not exist" for p, ok in zip(remote, found) if not ok}}
+
+
 def load_patches_config(path: str | os.PathLike, overrides: dict | None = None) -> PatchesConfig:
     """Read and validate a JSON/YAML config file; non-None ``overrides`` replace base settings."""
     data = read_config_file(path)
@@ -152,4 +165,4 @@ def load_patches_config(path: str | os.PathLike, overrides: dict | None = None) 
         base = dict(data.get("base_settings") or {})
         base.update({k: v for k, v in overrides.items() if v is not None})
         data = {**data, "base_settings": base}
-    return parse_patches_config(data, source=str(path), base_dir=Path(path).parent)
+    return parse_patches_config(data, source=str(path), base_dir=storage.parent(path))

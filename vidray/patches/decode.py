@@ -11,7 +11,8 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from vidray.io.probe import open_video, probe_video
+from vidray.io.probe import open_source, open_video, probe_video
+from vidray.io.storage import ReadAheadFile
 from vidray.patches.plan import work_size
 
 
@@ -25,9 +26,11 @@ class SegmentDecoder:
     decoded, and the decoder is flushed wherever packets were left out.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float, threads: int = 1):
+    def __init__(self, path: str | os.PathLike, fps: float, threads: int = 1, source: ReadAheadFile | None = None):
         self.path = str(path)
-        self.container, self.stream = open_video(path)
+        # a URI streams through a read-ahead handle (``source``; pass one to count a local file's reads too)
+        self.source = source if source is not None else open_source(path)
+        self.container, self.stream = open_video(path, self.source)
         self.stream.thread_type = "AUTO" if threads > 1 else "SLICE"
         self.codec = self.stream.codec_context
         self.codec.thread_count = threads
@@ -161,9 +164,16 @@ class SegmentDecoder:
             if idx >= start and next_wanted(idx) == idx:
                 yield idx, frame
 
+    @property
+    def bytes_read(self) -> int | None:
+        """Bytes fetched from storage so far (None for a local file opened by path)."""
+        return None if self.source is None else self.source.bytes_read
+
     def close(self) -> None:
         """Release the file."""
         self.container.close()
+        if self.source is not None:
+            self.source.close()
 
 
 def frame_to_array(frame: av.VideoFrame, size: tuple[int, int], hdr: str | None,

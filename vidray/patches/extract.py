@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import av
 import numpy as np
 
 from vidray.errors import InputError
-from vidray.io.png import encode_png, write_png_bytes
+from vidray.io import storage
+from vidray.io.png import encode_png
 from vidray.patches.crops import crop_window, make_patch_set
 from vidray.patches.decode import SegmentDecoder, frame_to_array
 from vidray.patches.plan import HALF
@@ -151,5 +151,6 @@ def _finish(w: _Window, buffer: dict, hdr, settings: dict, root: str, record) ->
     if len(pngs["GT"]) < settings["min_file_size"]:
         raise WindowRejected(f"GT PNG is {len(pngs['GT'])} bytes, below min_file_size {settings['min_file_size']}")
     for kind, data in pngs.items():
-        write_png_bytes(Path(root) / w.spec["paths"][kind], data)
+        # fsync once per batch with the manifest, not per PNG; object stores: one whole object each
+        storage.write_bytes(storage.join(root, w.spec["paths"][kind]), data, fsync=False)
     record(w, "ok", nbytes=sum(len(d) for d in pngs.values()))

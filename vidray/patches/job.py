@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from vidray.errors import ConfigError, InputError
+from vidray.io import storage
 from vidray.io.probe import probe_video
 from vidray.patches.config import BaseSettings, PatchesConfig
 from vidray.patches.extract import extract_segment
@@ -105,7 +106,7 @@ def run_patches(cfg: PatchesConfig, output=None, *, scale: Scale | None = None, 
                  + (STATUS_FILE, MANIFEST_FILE))
     root = run.root
     summary = PatchesSummary(root)
-    status = PatchStatus(root / STATUS_FILE, root)
+    status = PatchStatus(storage.join(root, STATUS_FILE), root)
 
     # plan: probe every video, plan its extractions, split them into (video, segment) tasks not yet done
     tasks, categories, planned_keys = [], {}, set()
@@ -126,8 +127,9 @@ def run_patches(cfg: PatchesConfig, output=None, *, scale: Scale | None = None, 
         settings = task_settings(info, plan, bs)
         for item in plan_segments(plan, info, bs.segment_seconds, done=set(run.record.records)):
             tasks.append({"task": json.dumps({"item": item, "settings": settings})})
-    for cat, fmts in categories.items():
-        create_tree(root, [cat], sorted(fmts))
+    if isinstance(root, Path):  # the seed's folder tree, empty folders included (object stores have none)
+        for cat, fmts in categories.items():
+            create_tree(root, [cat], sorted(fmts))
     for key, rec in run.record.records.items():
         if key in planned_keys:
             status.add(rec, resumed=True)

@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from vidray.io.atomic import write_json_atomic
+from vidray.io import storage
 from vidray.patches.formats import CATEGORY_FOLDERS
 
 MAX_ERRORS = 200
@@ -21,7 +21,7 @@ class PatchStatus:
     """Accumulates records (from the manifest and from workers) and writes the status JSON."""
 
     def __init__(self, path: Path, output: Path, interval: float = 0.5):
-        self.path, self.interval, self._last = Path(path), interval, 0.0
+        self.path, self.interval, self._last = path, interval, 0.0  # a local path or a URI
         self._t0 = time.monotonic()
         self._done_at_start = 0
         self.data = {"state": "planning", "output": str(output), "started": _now(), "updated": _now(),
@@ -95,4 +95,4 @@ class PatchStatus:
         p["eta_s"] = round((p["total"] - p["done"]) / p["rate_per_s"], 1) if p["rate_per_s"] > 0 else None
         self.data["updated"] = _now()
         self.data["elapsed_s"] = round(elapsed, 1)
-        write_json_atomic(self.path, self.data)
+        storage.write_json(self.path, self.data)

@@ -29,8 +29,8 @@ def register(commands) -> None:
                           description="One MNIST digit per video (label = digit) moving by a motion model; "
                                       "writes OUT/videos/{train,test}/class_{d}/video_{i:04d}.mp4 and "
                                       "OUT/hdf5/videomnist.h5 (VideoGPT layout).")
-    vm.add_argument("output", type=Path, help="output directory (rerun to resume)")
-    vm.add_argument("--config", type=Path, help="JSON/YAML file of settings; flags override it")
+    vm.add_argument("output", type=str, help="output directory (rerun to resume)")
+    vm.add_argument("--config", type=str, help="JSON/YAML file of settings; flags override it")
     vm.add_argument("--sequence-length", dest="sequence_length", type=positive_int, help="frames per video (16)")
     vm.add_argument("--videos-per-digit", dest="videos_per_digit", type=positive_int,
                     help="train videos per class (1000)")
@@ -60,8 +60,8 @@ def register(commands) -> None:
                           description="Classic Moving MNIST (digits bouncing on a 64×64 canvas): "
                                       "OUT/moving_mnist.npy [T,N,64,64] uint8 from MNIST train digits, "
                                       "OUT/moving_mnist_test.npy from test digits, OUT/moving_mnist.h5.")
-    mm.add_argument("output", type=Path, help="output directory (rerun to resume)")
-    mm.add_argument("--config", type=Path, help="JSON/YAML file of settings; flags override it")
+    mm.add_argument("output", type=str, help="output directory (rerun to resume)")
+    mm.add_argument("--config", type=str, help="JSON/YAML file of settings; flags override it")
     mm.add_argument("--num-sequences", dest="num_sequences", type=positive_int, help="train sequences (10000)")
     mm.add_argument("--test-sequences", dest="test_sequences", type=non_negative_int,
                     help="test sequences from MNIST test digits (1000)")
@@ -79,7 +79,7 @@ def register(commands) -> None:
     conv = kinds.add_parser("to-hdf5", help="convert an existing {split}/{class}/*.mp4 tree to HDF5",
                             description="Decode a class-folder video tree and write a VideoGPT-layout HDF5.")
     conv.add_argument("video_dir", type=Path, help="folder with {train,test}/{class}/*.mp4 (or class folders)")
-    conv.add_argument("output_h5", type=Path, help="HDF5 file to write")
+    conv.add_argument("output_h5", type=str, help="HDF5 file to write")
     conv.add_argument("--grayscale", action="store_true", help="frames as [N,H,W] instead of [N,H,W,3]")
     conv.add_argument("--h5-compression", dest="h5_compression", choices=H5_COMPRESSIONS, default="none")
     conv.add_argument("--videogpt-sequence-length", dest="videogpt_sequence_length", type=positive_int, default=16)
@@ -123,7 +123,7 @@ def run_moving_mnist_command(args) -> int:
 def run_to_hdf5_command(args) -> int:
     from vidray.synth.to_hdf5 import convert_tree
 
-    output = output_path(args.output_h5, "OUTPUT_H5")
+    output = output_path(args.output_h5, "OUTPUT_H5", uri_ok=False)
     with ray_session_of(args):
         summary = convert_tree(args.video_dir, output, grayscale=args.grayscale, compression=args.h5_compression,
                                videogpt_sequence_length=args.videogpt_sequence_length, scale=scale_of(args),

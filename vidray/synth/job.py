@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from vidray.config import to_dict
-from vidray.io.atomic import part_path
+from vidray.io import storage
 from vidray.io.hdf5 import VideoH5Writer
 from vidray.io.video import write_mp4
 from vidray.progress import Progress
@@ -59,7 +59,7 @@ def render_and_encode(batch: dict, *, canvas_size: int, output: str, fps: int, c
     encoded = np.zeros(len(frames), dtype=bool)
     for j, flag in enumerate(batch.get("encode", ())):
         if flag:
-            write_mp4(Path(output) / str(batch["path"][j]), frames[j], fps=fps, crf=crf)
+            write_mp4(storage.join(output, str(batch["path"][j])), frames[j], fps=fps, crf=crf)
             encoded[j] = True
     out = {name: batch[name] for name in ("key", "split", "index", "labels", "motion", "path")}
     out["encoded"] = encoded
@@ -84,12 +84,12 @@ def run_videomnist(cfg: VideoMNISTConfig, output, *, scale: Scale | None = None,
     """Generate VideoMNIST into ``output``: MP4 tree and ``hdf5/videomnist.h5``; resumes."""
     run = JobRun("videomnist", output, to_dict(cfg), owned=("videos", "hdf5"), overwrite=overwrite, scale=scale,
                  progress=progress, unit="videos")
-    h5_path = run.root / "hdf5" / "videomnist.h5"
+    h5_path = storage.join(run.root, "hdf5", "videomnist.h5")
     sizes = {split: videomnist_split_size(cfg, split) for split in SPLIT_CODES}
     summary = SynthSummary("videomnist", run.root, sizes, warnings=videogpt_warnings(cfg))
     for message in summary.warnings:
         log.warning(message)
-    if run.already_complete and (h5_path.exists() or not write_hdf5):
+    if run.already_complete and (storage.exists(h5_path) or not write_hdf5):
         summary.already_complete = True
         summary.seconds = run.seconds
         return summary
@@ -97,10 +97,12 @@ def run_videomnist(cfg: VideoMNISTConfig, output, *, scale: Scale | None = None,
     # plan: every item, flagged for encoding unless an earlier run recorded its MP4
     digits = {split: load_digits(split, cfg.mnist_dir) for split in SPLIT_CODES if sizes[split]}
     items = plan_videomnist(cfg, digits)
+    on_storage = set(storage.list_files(storage.join(run.root, "videos")))  # one listing, not one request each
     for item in items:
-        item["encode"] = cfg.write_mp4 and not (item["key"] in run.record and (run.root / item["path"]).exists())
+        item["encode"] = cfg.write_mp4 and not (item["key"] in run.record
+                                                and storage.join(run.root, item["path"]) in on_storage)
     summary.reused = sum(1 for it in items if cfg.write_mp4 and not it["encode"])
-    wanted_h5 = write_hdf5 and not h5_path.exists()
+    wanted_h5 = write_hdf5 and not storage.exists(h5_path)
     if not wanted_h5:  # rendering is only needed for the MP4s still missing
         items = [it for it in items if it["encode"]]
     writer = None
@@ -140,7 +142,7 @@ def run_videomnist(cfg: VideoMNISTConfig, output, *, scale: Scale | None = None,
     if write_hdf5:
         summary.files.append(h5_path)
     if cfg.write_mp4:
-        summary.files.append(run.root / "videos")
+        summary.files.append(storage.join(run.root, "videos"))
     run.finish()
     summary.seconds = run.seconds
     return summary
@@ -156,11 +158,12 @@ def run_moving_mnist(cfg: MovingMNISTConfig, output, *, scale: Scale | None = No
     run = JobRun("moving-mnist", output, to_dict(cfg), overwrite=overwrite, scale=scale, progress=progress,
                  owned=("moving_mnist.npy", "moving_mnist_test.npy", "moving_mnist.h5"), unit="sequences")
     sizes = {"train": cfg.num_sequences, "test": cfg.test_sequences}
-    npy_paths = {"train": run.root / "moving_mnist.npy", "test": run.root / "moving_mnist_test.npy"}
-    h5_path = run.root / "moving_mnist.h5"
+    npy_paths = {"train": storage.join(run.root, "moving_mnist.npy"),
+                 "test": storage.join(run.root, "moving_mnist_test.npy")}
+    h5_path = storage.join(run.root, "moving_mnist.h5")
     summary = SynthSummary("moving-mnist", run.root, sizes)
     summary.files = [npy_paths["train"]] + ([npy_paths["test"]] if sizes["test"] else []) + [h5_path]
-    if run.already_complete and all(p.exists() for p in summary.files):
+    if run.already_complete and all(storage.exists(p) for p in summary.files):
         summary.already_complete = True
         summary.seconds = run.seconds
         return summary
@@ -169,11 +172,11 @@ def run_moving_mnist(cfg: MovingMNISTConfig, output, *, scale: Scale | None = No
     digits = {split: load_digits(split, cfg.mnist_dir) for split, n in sizes.items() if n}
     items = plan_moving_mnist(cfg, digits)
     shape = (cfg.sequence_length, cfg.image_size, cfg.image_size)
-    arrays, tmps = {}, {}
+    arrays, pending = {}, {}
     for split, n in sizes.items():
         if n:
-            tmps[split] = part_path(npy_paths[split])
-            arrays[split] = np.lib.format.open_memmap(tmps[split], mode="w+", dtype=np.uint8,
+            pending[split] = storage.PendingFile(npy_paths[split], ".npy")
+            arrays[split] = np.lib.format.open_memmap(pending[split].tmp, mode="w+", dtype=np.uint8,
                                                       shape=(shape[0], n) + shape[1:])
     layout = {s: (n, cfg.sequence_length, cfg.num_digits) for s, n in sizes.items() if n}
     writer = VideoH5Writer(h5_path, layout, cfg.image_size, rgb=not cfg.grayscale,
@@ -191,13 +194,13 @@ def run_moving_mnist(cfg: MovingMNISTConfig, output, *, scale: Scale | None = No
         for split, array in arrays.items():
             array.flush()
             del array
-            tmps[split].replace(npy_paths[split])
+            pending[split].publish()
         arrays.clear()
         writer.commit()
     except BaseException:
         writer.abort()
-        for tmp in tmps.values():
-            tmp.unlink(missing_ok=True)
+        for file in pending.values():
+            file.discard()
         raise
     run.finish()
     summary.seconds = run.seconds

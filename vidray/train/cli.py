@@ -93,7 +93,7 @@ def register(commands) -> None:
 
     ev = commands.add_parser("evaluate", help="test metrics of a checkpoint",
                              description="Print the test metrics table (model vs baseline) of a training checkpoint.")
-    ev.add_argument("checkpoint", type=Path, help="a checkpoint directory (RUN/checkpoint_*)")
+    ev.add_argument("checkpoint", help="a checkpoint directory (RUN/checkpoint_*), local or a URI (s3://…)")
     ev.add_argument("--data", help="dataset to evaluate on (default: the one it was trained on; test split)")
     ev.add_argument("--batch-size", dest="batch_size", type=positive_int, default=32)
     ev.add_argument("--max-samples", dest="max_samples", type=positive_int, help="evaluate at most this many samples")
@@ -142,11 +142,13 @@ def train_config_from_args(args: argparse.Namespace, default_name: str | None = 
 
 def run_train_command(args) -> int:
     from vidray.cli_flags import ray_session_of
+    from vidray.io import storage
     from vidray.train.report import epoch_line, metrics_table
     from vidray.train.tasks import TASKS
     from vidray.train.trainer import run_training
 
     cfg = train_config_from_args(args)
+    storage.check_location(cfg.storage_path, flag="--storage")  # before Ray starts: a bad bucket fails at once
     args.dashboard = True  # Train V2 cleans up after a dead controller through the state API it serves
     with ray_session_of(args):
         result = run_training(cfg, on_epoch=lambda row: print_line(epoch_line(row, cfg.epochs)))
@@ -159,15 +161,15 @@ def run_train_command(args) -> int:
 
 
 def run_evaluate_command(args) -> int:
-    from vidray.train.report import evaluate_checkpoint, load_model, metrics_table
+    from vidray.errors import InputError
+    from vidray.train.report import evaluate_checkpoint, load_model, local_checkpoint, metrics_table
     from vidray.train.tasks import TASKS
 
-    if not (args.checkpoint / "state.pt").exists():
-        from vidray.errors import InputError
-
-        raise InputError(args.checkpoint, "is not a vidray training checkpoint (no state.pt)")
-    values = evaluate_checkpoint(args.checkpoint, args.data, args.batch_size, args.max_samples, args.device)
-    _, cfg = load_model(args.checkpoint)
+    with local_checkpoint(args.checkpoint) as checkpoint:
+        if not (checkpoint / "state.pt").exists():
+            raise InputError(args.checkpoint, "is not a vidray training checkpoint (no state.pt)")
+        values = evaluate_checkpoint(checkpoint, args.data, args.batch_size, args.max_samples, args.device)
+        _, cfg = load_model(checkpoint)
     print(f"{cfg.model} ({cfg.preset}) on {args.data or cfg.data}:")
     print(metrics_table(values, TASKS[cfg.model].baseline_name))
     return 0
@@ -176,10 +178,12 @@ def run_evaluate_command(args) -> int:
 def run_tune_command(args) -> int:
     from vidray.cli_flags import ray_session_of
     from vidray.config import load_config
+    from vidray.io import storage
     from vidray.train.config import TuneConfig
     from vidray.train.tune import format_table, run_sweep
 
     base = train_config_from_args(args, default_name=f"sweep-{args.model or 'model'}")
+    storage.check_location(base.storage_path, flag="--storage")
     # through load_config (source "config"), so that a problem names the flag, e.g. --max-trial-failures
     tcfg = load_config(TuneConfig, None, {
         "num_samples": args.num_samples, "vgg_weight_min": args.vgg_range[0], "vgg_weight_max": args.vgg_range[1],

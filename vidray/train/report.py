@@ -3,13 +3,16 @@ loss_curve.png, predictions.gif from the best checkpoint, and the test-metrics t
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
-from vidray.io.atomic import atomic_path, write_bytes_atomic
+from vidray.io import storage
 
 CURVE_METRICS = ("train_loss", "val_loss")
 
@@ -32,8 +35,9 @@ def epoch_line(row: dict, epochs: int, prefix: str = "train") -> str:
     return text
 
 
-def write_metrics_csv(path: Path, rows: list[dict]) -> Path:
-    """Rows of dicts → CSV (columns: union of keys, in first-seen order), atomically."""
+def write_metrics_csv(path: Path | str, rows: list[dict]) -> Path | str:
+    """Rows of dicts → CSV (columns: union of keys, in first-seen order), atomically (a local path) or as
+    one whole object (a URI)."""
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
@@ -41,11 +45,11 @@ def write_metrics_csv(path: Path, rows: list[dict]) -> Path:
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    write_bytes_atomic(path, buf.getvalue().encode())
+    storage.write_bytes(path, buf.getvalue().encode())
     return path
 
 
-def plot_loss_curve(path: Path, history: list[dict], title: str) -> Path:
+def plot_loss_curve(path: Path | str, history: list[dict], title: str) -> Path | str:
     """Train/val loss per epoch (left) and validation MSE vs the baseline (right)."""
     import matplotlib
 
@@ -64,10 +68,35 @@ def plot_loss_curve(path: Path, history: list[dict], title: str) -> Path:
     ax2.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    storage.write_bytes(path, figure_png(fig))
     return path
+
+
+def figure_png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes (closed afterwards), to write through the storage door."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+@contextlib.contextmanager
+def local_checkpoint(location) -> Iterator[Path]:
+    """A checkpoint directory on local disk: the directory itself, or a temporary copy of one on object
+    storage (``s3://…/checkpoint_…``, as a run prints it)."""
+    local = storage.local_path(location)
+    if local is not None:
+        yield local
+        return
+    with tempfile.TemporaryDirectory(prefix="vidray-checkpoint-") as tmp:
+        base = str(location).rstrip("/")
+        for item in storage.list_files(base):
+            target = Path(tmp, item[len(base):].lstrip("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(storage.read_bytes(item))
+        yield Path(tmp)
 
 
 def load_model(checkpoint_dir: str | Path, device: str = "cpu"):
@@ -86,7 +115,7 @@ def load_model(checkpoint_dir: str | Path, device: str = "cpu"):
 
 
 @torch.no_grad()
-def save_predictions(path: Path, checkpoint_dir: str | Path, cfg, max_items: int = 4) -> Path:
+def save_predictions(path: Path | str, checkpoint_dir: str | Path, cfg, max_items: int = 4) -> Path | str:
     """GIF of context | truth | prediction of the checkpoint's model on the first validation samples."""
     from torch.utils.data import DataLoader
 
@@ -101,17 +130,25 @@ def save_predictions(path: Path, checkpoint_dir: str | Path, cfg, max_items: int
     pred, true, context = task.forward(model, batch, cfg)
     if task.kind == "vsr":  # show the LR stack upsampled to GT size as the context
         context = torch.stack([bicubic_upsample(context[:, t]) for t in range(context.shape[1])], dim=1)
-    return save_comparison_gif(path, context.clamp(0, 1), true, pred.clamp(0, 1), max_items=max_items,
-                               scale=1 if true.shape[-1] >= 128 else 3)
+    with storage.output_file(path, suffix=".gif") as tmp:  # local: renamed into place; URI: one upload
+        save_comparison_gif(tmp, context.clamp(0, 1), true, pred.clamp(0, 1), max_items=max_items,
+                            scale=1 if true.shape[-1] >= 128 else 3)
+    return path
 
 
-def write_results_folder(cfg, run_dir: Path, history: list[dict], best_checkpoint: str | None) -> list[Path]:
-    """metrics.csv, loss_curve.png and (from the best checkpoint) predictions.gif in ``run_dir``."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    files = [write_metrics_csv(run_dir / "metrics.csv", history),
-             plot_loss_curve(run_dir / "loss_curve.png", history, f"{cfg.name}: {cfg.model} ({cfg.preset})")]
+def in_dir(directory: Path | str, name: str) -> Path | str:
+    """``directory / name``: a Path under a local Path, a URI under a URI."""
+    return directory / name if isinstance(directory, Path) else storage.join(directory, name)
+
+
+def write_results_folder(cfg, run_dir: Path | str, history: list[dict],
+                         best_checkpoint: str | None) -> list[Path | str]:
+    """metrics.csv, loss_curve.png and (from the best checkpoint, a local dir) predictions.gif in
+    ``run_dir`` (a local Path or a URI)."""
+    files = [write_metrics_csv(in_dir(run_dir, "metrics.csv"), history),
+             plot_loss_curve(in_dir(run_dir, "loss_curve.png"), history, f"{cfg.name}: {cfg.model} ({cfg.preset})")]
     if best_checkpoint:
-        files.append(save_predictions(run_dir / "predictions.gif", best_checkpoint, cfg))
+        files.append(save_predictions(in_dir(run_dir, "predictions.gif"), best_checkpoint, cfg))
     return files
 
 

@@ -33,14 +33,15 @@ class TrainingStopped(VidrayError):
 
 @dataclass
 class TrainResult:
-    """What a run left behind."""
+    """What a run left behind; ``run_dir``, ``files`` and checkpoints are Paths on local storage, URIs on
+    object storage."""
 
-    run_dir: Path
+    run_dir: Path | str
     epochs_done: int
     history: list[dict]
     best_checkpoint: str | None
     latest_checkpoint: str | None
-    files: list[Path] = field(default_factory=list)
+    files: list[Path | str] = field(default_factory=list)
     stopped: str | None = None
 
     def line(self) -> str:
@@ -52,26 +53,20 @@ class TrainResult:
 
 def check_run_record(cfg: TrainConfig) -> None:
     """Refuse to resume a run whose record holds different settings (other than RESUMABLE_CHANGES).
-    The record lives beside the checkpoints, on any pyarrow filesystem (local, NFS, s3://…)."""
-    import pyarrow.fs
+    The record lives beside the checkpoints, through the storage door (local, NFS, s3://…)."""
+    from vidray.io import storage
 
-    fs, run = _run_fs(cfg)
-    record = f"{run}/{RUN_RECORD}"
+    record = storage.join(run_location(cfg), RUN_RECORD)
     new = to_dict(cfg)
-    if fs.get_file_info(record).type != pyarrow.fs.FileType.NotFound:
-        with fs.open_input_stream(record) as f:
-            old = json.loads(f.read().decode())
+    if storage.exists(record):
+        old = json.loads(storage.read_bytes(record).decode())
         diffs = [f"{k}: {old.get(k)!r} → {new.get(k)!r}" for k in sorted(set(old) | set(new))
                  if k not in RESUMABLE_CHANGES and old.get(k) != new.get(k)]
         if diffs:
             raise ConfigError([f"run {cfg.name!r} in {cfg.storage_path} was started with other settings ("
                                + "; ".join(diffs) + "); use another --run-name or the same settings"],
                               source="arguments")
-    fs.create_dir(run, recursive=True)
-    tmp = f"{run}/.{RUN_RECORD}.part"
-    with fs.open_output_stream(tmp) as f:
-        f.write((json.dumps(new, indent=2, sort_keys=True) + "\n").encode())
-    fs.move(tmp, record)
+    storage.write_json(record, new)  # local: temp + rename; object storage: one whole object
 
 
 def use_gpu(requested: bool | None, capacity: dict[str, float]) -> bool:
@@ -178,33 +173,32 @@ def fit_reporting_epochs(trainer_for: Callable, on_epoch: Callable[[dict], None]
         queue.shutdown()
 
 
-def _run_fs(cfg: TrainConfig):
-    """(pyarrow filesystem, path of the run dir on it) for local paths and URIs alike."""
-    import pyarrow.fs
+def run_location(cfg: TrainConfig) -> str:
+    """The run's directory: ``STORAGE/RUN_NAME``, a local path or a URI (never ``Path()`` of a URI)."""
+    from vidray.io import storage
 
-    if "://" in cfg.storage_path:
-        fs, root = pyarrow.fs.FileSystem.from_uri(cfg.storage_path)
-    else:
-        fs, root = pyarrow.fs.LocalFileSystem(), cfg.storage_path
-    return fs, f"{root.rstrip('/')}/{cfg.name}"
+    return storage.join(cfg.storage_path, cfg.name)
+
+
+def run_dir_of(cfg: TrainConfig) -> Path | str:
+    """What results name as the run directory: a Path on local storage (as always), the URI otherwise."""
+    from vidray.io import storage
+
+    location = run_location(cfg)
+    return location if storage.is_uri(location) else Path(location)
 
 
 def read_stop_marker(cfg: TrainConfig, remove: bool = False) -> str | None:
     """Why the last attempt of this run stopped early (non-finite loss), if it did."""
-    import json
-
-    import pyarrow.fs
-
+    from vidray.io import storage
     from vidray.train.loop import STOP_MARKER
 
-    fs, run = _run_fs(cfg)
-    path = f"{run}/{STOP_MARKER}"
-    if fs.get_file_info(path).type == pyarrow.fs.FileType.NotFound:
+    marker = storage.join(run_location(cfg), STOP_MARKER)
+    if not storage.exists(marker):
         return None
-    with fs.open_input_stream(path) as f:
-        reason = json.loads(f.read().decode())["stopped"]
+    reason = json.loads(storage.read_bytes(marker).decode())["stopped"]
     if remove:
-        fs.delete_file(path)
+        storage.delete(marker)
     return reason
 
 
@@ -215,6 +209,9 @@ def run_training(cfg: TrainConfig, write_results: bool = True, on_epoch: Callabl
     ``gpu=None`` is decided here, once, from the cluster's capacity and recorded in the run record;
     ``on_epoch(metrics)`` runs on the driver after every epoch (the CLI prints a line).
     """
+    from vidray.io import storage
+
+    storage.check_location(cfg.storage_path, flag="--storage")  # one line, before any worker starts
     cfg = resolve_gpu(cfg)
     check_run_record(cfg)
     read_stop_marker(cfg, remove=True)  # a rerun gets a fresh chance
@@ -227,7 +224,8 @@ def run_training(cfg: TrainConfig, write_results: bool = True, on_epoch: Callabl
 def finish_run(cfg: TrainConfig, result, write_results: bool = True) -> TrainResult:
     """Results folder from a finished Ray Train ``Result``; raises :class:`TrainingStopped` on a NaN stop."""
     from vidray.train.loop import load_state
-    run_dir = Path(cfg.storage_path) / cfg.name
+
+    run_dir = run_dir_of(cfg)
     latest = result.checkpoint
     history: list[dict] = []
     if latest is not None:
@@ -240,7 +238,7 @@ def finish_run(cfg: TrainConfig, result, write_results: bool = True) -> TrainRes
     best = best or latest
     stopped = read_stop_marker(cfg)
     out = TrainResult(run_dir=run_dir, epochs_done=len(history), history=history,
-                      best_checkpoint=best.path if best else None, latest_checkpoint=latest.path if latest else None,
+                      best_checkpoint=_checkpoint_location(best), latest_checkpoint=_checkpoint_location(latest),
                       stopped=stopped)
     if write_results and history:
         out.files = _write_results(cfg, run_dir, history, best)
@@ -251,21 +249,18 @@ def finish_run(cfg: TrainConfig, result, write_results: bool = True) -> TrainRes
     return out
 
 
-def _write_results(cfg: TrainConfig, run_dir: Path, history: list[dict], best) -> list[Path]:
-    """The results folder beside the checkpoints; for URI storage drawn locally, then uploaded."""
+def _checkpoint_location(checkpoint) -> str | None:
+    """A Ray checkpoint's local path or URI (``s3://…``: what ``vidray evaluate`` takes)."""
+    from vidray.io.storage import location_of
+
+    return location_of(checkpoint.filesystem, checkpoint.path) if checkpoint is not None else None
+
+
+def _write_results(cfg: TrainConfig, run_dir: Path | str, history: list[dict], best) -> list[Path | str]:
+    """The results beside the checkpoints, through the storage door (whole objects on object storage)."""
     import contextlib
-    import tempfile
 
     from vidray.train.report import write_results_folder
 
     with (best.as_directory() if best else contextlib.nullcontext(None)) as ckpt:
-        if "://" not in cfg.storage_path:
-            return write_results_folder(cfg, run_dir, history, ckpt)
-        import pyarrow.fs
-
-        fs, run = _run_fs(cfg)
-        with tempfile.TemporaryDirectory() as tmp:
-            files = write_results_folder(cfg, Path(tmp), history, ckpt)
-            for path in files:
-                pyarrow.fs.copy_files(str(path), f"{run}/{path.name}", destination_filesystem=fs)
-        return [Path(f"{cfg.storage_path}/{cfg.name}/{p.name}") for p in files]
+        return write_results_folder(cfg, run_dir, history, ckpt)

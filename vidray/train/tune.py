@@ -124,10 +124,10 @@ class TrialEpochLines(Callback):
 class SweepResult:
     """The sweep's table (sorted best first) and where things went."""
 
-    sweep_dir: Path
+    sweep_dir: Path | str  # a Path on local storage, the URI on object storage
     rows: list[dict]
     best: dict
-    files: list[Path]
+    files: list[Path | str]
 
     def line(self) -> str:
         b = self.best
@@ -147,18 +147,22 @@ def run_sweep(base: TrainConfig, tcfg: TuneConfig, verbose: bool | None = None,
     """
     from ray import tune
 
-    from vidray.train.trainer import resolve_gpu, verbose_logging
+    from vidray.io import storage
+    from vidray.train.report import in_dir
+    from vidray.train.trainer import resolve_gpu, run_dir_of, verbose_logging
 
+    storage.check_location(base.storage_path, flag="--storage")  # one line, before any trial starts
     verbose = verbose_logging() if verbose is None else verbose
     base = resolve_gpu(base)
-    sweep_dir = Path(base.storage_path) / base.name
+    sweep_dir = run_dir_of(base)
     # the trial only drives its Train workers: no CPU (Tune refuses an empty request: 1 MiB of memory)
     trainable = tune.with_resources(_run_trial, {"CPU": 0, "memory": 2**20})
     if tune.Tuner.can_restore(str(sweep_dir)):
         log.info("resuming sweep %s", sweep_dir)
         tuner = tune.Tuner.restore(str(sweep_dir), trainable=trainable, resume_errored=True)
     else:
-        space = {**param_space(tcfg, base), "base": to_dict(base), "trial_storage": str(sweep_dir / "trials"),
+        space = {**param_space(tcfg, base), "base": to_dict(base),
+                 "trial_storage": str(in_dir(sweep_dir, "trials")),
                  "verbose": verbose, "loop_extra": extra_loop_config or {}}
         tuner = tune.Tuner(
             trainable,
@@ -183,7 +187,7 @@ def run_sweep(base: TrainConfig, tcfg: TuneConfig, verbose: bool | None = None,
                      "mse_weight": c.get("mse_weight"), "lr": c.get("lr", base.lr), "metric_name": tcfg.metric,
                      "metric": m.get(tcfg.metric, math.nan), "epochs": m.get("epoch", 0),
                      "val_ssim": m.get("val_ssim", math.nan), "val_psnr": m.get("val_psnr", math.nan),
-                     "checkpoint": m.get(CHECKPOINT_PATH_KEY, ""),
+                     "checkpoint": checkpoint_location(result, m.get(CHECKPOINT_PATH_KEY, "")),
                      "failures": trial_failures(result),
                      "error": failure_reason(result.error) if result.error else ""})
     sign = 1 if tcfg.mode == "min" else -1
@@ -211,6 +215,14 @@ def _quiet_tune_output(quiet: bool) -> Iterator[None]:
             os.environ.pop(AIR_NEW_OUTPUT_ENV, None)
         else:
             os.environ[AIR_NEW_OUTPUT_ENV] = old
+
+
+def checkpoint_location(result, path: str) -> str:
+    """A trial's reported checkpoint path as a local path or URI (Train reports the path inside its
+    file system: ``bucket/runs/…`` for ``s3://bucket/runs/…``)."""
+    from vidray.io.storage import location_of
+
+    return location_of(result.filesystem, path) if path and result.filesystem is not None else path
 
 
 def trial_failures(result) -> int:
@@ -241,17 +253,18 @@ def failure_reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[-1] if lines else ''}"
 
 
-def write_sweep_outputs(sweep_dir: Path, rows: list[dict], tcfg: TuneConfig) -> list[Path]:
-    """results.csv (one row per trial, best first) and sweep.png (metric vs VGG weight)."""
+def write_sweep_outputs(sweep_dir: Path | str, rows: list[dict], tcfg: TuneConfig) -> list[Path | str]:
+    """results.csv (one row per trial, best first) and sweep.png (metric vs VGG weight), in ``sweep_dir``
+    (a local Path or a URI) through the storage door."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from vidray.io.atomic import atomic_path
-    from vidray.train.report import write_metrics_csv
+    from vidray.io import storage
+    from vidray.train.report import figure_png, in_dir, write_metrics_csv
 
-    files = [write_metrics_csv(sweep_dir / "results.csv", rows)]
+    files = [write_metrics_csv(in_dir(sweep_dir, "results.csv"), rows)]
     ok = [r for r in rows if not math.isnan(r["metric"])]
     fig, ax = plt.subplots(figsize=(6, 4))
     points = ax.scatter([r["vgg_weight"] for r in ok], [r["metric"] for r in ok],
@@ -262,10 +275,8 @@ def write_sweep_outputs(sweep_dir: Path, rows: list[dict], tcfg: TuneConfig) -> 
         ax.legend()
     ax.set(xscale="log", xlabel="VGG loss weight", ylabel=tcfg.metric, title=f"{len(rows)} trials")
     fig.tight_layout()
-    with atomic_path(sweep_dir / "sweep.png") as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    return files + [sweep_dir / "sweep.png"]
+    storage.write_bytes(in_dir(sweep_dir, "sweep.png"), figure_png(fig))
+    return files + [in_dir(sweep_dir, "sweep.png")]
 
 
 def format_table(rows: list[dict]) -> str:
