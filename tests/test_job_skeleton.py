@@ -114,3 +114,29 @@ def test_finished_items_reach_ray_metrics(ray_local, mnist_dir, tmp_path):
             return
         time.sleep(1)
     pytest.fail("ray_vidray_items_total for job metrics-test never reached the metrics endpoint")
+
+
+def test_demand_told_to_the_autoscaler_is_capped_by_workers_and_cluster_size():
+    from vidray.stage import Stage, demand
+
+    work = Stage("w", len, Resources(cpus=1, memory=2**30))
+    model = Stage("m", type("Model", (), {}), Resources(cpus=1, gpus=1), min_actors=1, max_actors=4, cpu_work=False)
+    grown = {"CPU": 8.0, "GPU": 2.0, "decode": 3.0}
+    assert demand([work], Scale(), 20, grown) == [{"CPU": 1.0, "memory": float(2**30)}] * 8  # cluster's max
+    assert len(demand([work], Scale(workers=3), 20, grown)) == 3                             # --workers cap
+    assert len(demand([work], Scale(), 2, grown)) == 2                                       # few blocks
+    assert demand([work], Scale(task_resources={"decode": 1}), 20, grown) == \
+        [{"CPU": 1.0, "decode": 1.0, "memory": float(2**30)}] * 3                            # decode nodes
+    assert demand([model], Scale(), 20, grown) == [{"CPU": 1.0, "GPU": 1.0}] * 2             # 2 GPUs at most
+    assert demand([work], Scale(task_resources={"ssd": 1}), 20, grown) == []                 # infeasible
+
+
+def test_errors_survive_pickling_from_ray_workers():
+    import pickle
+
+    from vidray.errors import InputError, OutputError
+
+    for err in (ConfigError(["a", "b"], source="arguments"), InputError("/x.mp4", "too short"),
+                OutputError("s3://b/o", "not writable")):
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err) and str(back) == str(err)

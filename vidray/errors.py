@@ -19,6 +19,9 @@ class ConfigError(VidrayError, ValueError):
             msg = f"{source}: {len(self.problems)} problems:\n" + "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(msg)
 
+    def __reduce__(self):  # raised in a Ray worker, re-raised on the driver: keep problems and source
+        return (type(self), (self.problems, self.source))
+
 
 class InputError(VidrayError):
     """An input file or directory is missing, unreadable or of the wrong shape."""
@@ -28,6 +31,9 @@ class InputError(VidrayError):
         self.reason = reason
         super().__init__(f"{path}: {reason}")
 
+    def __reduce__(self):  # picklable across Ray workers
+        return (type(self), (self.path, self.reason))
+
 
 class OutputError(VidrayError):
     """An output location cannot be used (not writable, or holds a different run)."""
@@ -36,3 +42,6 @@ class OutputError(VidrayError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{path}: {reason}")
+
+    def __reduce__(self):  # picklable across Ray workers
+        return (type(self), (self.path, self.reason))

@@ -24,6 +24,15 @@ class Resources:
     memory: int | None = None                     # bytes; also keeps Ray Data from fusing unlike stages
     custom: dict[str, float] = field(default_factory=dict)  # e.g. {"decode": 1} for cluster.yaml's CPU nodes
 
+    def bundle(self) -> dict[str, float]:
+        """As one resource bundle (what the autoscaler packs onto node types)."""
+        bundle = {"CPU": float(self.cpus), **{k: float(v) for k, v in self.custom.items()}}
+        if self.gpus:
+            bundle["GPU"] = float(self.gpus)
+        if self.memory:
+            bundle["memory"] = float(self.memory)
+        return {k: v for k, v in bundle.items() if v > 0}
+
     def ray_options(self) -> dict:
         """As keyword arguments of ``map_batches`` / ``ray.remote``."""
         options: dict[str, Any] = {"num_cpus": self.cpus}
@@ -85,6 +94,10 @@ class Stage:
     def is_actor(self) -> bool:
         return isinstance(self.fn, type)
 
+    def worker_resources(self, scale: Scale) -> Resources:
+        """What one worker of this stage reserves under ``scale``."""
+        return scale.for_tasks(self.resources) if self.cpu_work and not self.is_actor else self.resources
+
     def map_options(self, scale: Scale) -> dict:
         """Keyword arguments of ``Dataset.map_batches`` for this stage under ``scale``."""
         import ray.data
@@ -115,13 +128,49 @@ def stream(items: list[dict], stages: list[Stage], scale: Scale = Scale(), *, ro
     ctx = ray.data.DataContext.get_current()
     previous = ctx.execution_options.preserve_order
     ctx.execution_options.preserve_order = ordered
+    blocks = math.ceil(len(items) / max(1, rows_per_block))
+    asked = ask_autoscaler(demand(stages, scale, blocks))
     try:
-        ds = ray.data.from_items(items, override_num_blocks=math.ceil(len(items) / max(1, rows_per_block)))
+        ds = ray.data.from_items(items, override_num_blocks=blocks)
         for stage in stages:
             ds = ds.map_batches(stage.fn, **stage.map_options(scale))
         yield from ds.iter_batches(batch_size=None, batch_format="numpy")
     finally:
         ctx.execution_options.preserve_order = previous
+        if asked:
+            ask_autoscaler([])  # withdraw the request: idle nodes may go again
+
+
+def demand(stages: list[Stage], scale: Scale, blocks: int, capacity: dict[str, float] | None = None) -> list[dict]:
+    """The bundles a run can use at once: per task stage one per block (at most ``scale.workers``), per
+    actor stage ``max_actors``; never more of a shape than the cluster at its largest can hold."""
+    if capacity is None:
+        from vidray.capacity import cluster_capacity
+
+        capacity = cluster_capacity()
+    bundles: list[dict] = []
+    for stage in stages:
+        bundle = stage.worker_resources(scale).bundle()
+        wanted = max(stage.min_actors, stage.max_actors) if stage.is_actor else min(blocks, scale.workers or blocks)
+        fits = min((int(capacity.get(k, 0.0) // v) for k, v in bundle.items() if k != "memory"), default=0)
+        bundles += [bundle] * max(0, min(wanted, fits))
+    return bundles
+
+
+def ask_autoscaler(bundles: list[dict]) -> bool:
+    """Tell the autoscaler up front what the run can use (``ray.autoscaler.sdk.request_resources``), so a
+    short job scales too, not only after Ray Data has seen its tasks queue; ``[]`` withdraws it.
+    A no-op where no autoscaler listens; never fails the job."""
+    import logging
+
+    try:
+        from ray.autoscaler.sdk import request_resources
+
+        request_resources(bundles=bundles)
+        return bool(bundles)
+    except Exception as exc:
+        logging.getLogger("vidray.stage").debug("resource request not sent: %s", exc)
+        return False
 
 
 def rows_per_block(n_items: int, scale: Scale, *, blocks_per_worker: int = 4, most: int = 64) -> int:
