@@ -25,7 +25,7 @@ from pathlib import Path
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "cluster"))
-from fake_autoscaler import FakeAutoscalingCluster, FakeClusterSpec, PeakNodes  # noqa: E402
+from fake_autoscaler import FakeAutoscaledRay, FakeClusterSpec, PeakNodes  # noqa: E402
 
 
 def make_config(root: Path, films: int, frame_limit: int) -> Path:
@@ -64,7 +64,7 @@ def main() -> None:
     try:
         config = make_config(root, args.films, args.frame_limit)
         spec = FakeClusterSpec(head_cpus=1, worker_cpus=1, max_workers=3, idle_timeout_minutes=0.5)
-        with FakeAutoscalingCluster(spec) as cluster:
+        with FakeAutoscaledRay(spec) as cluster:
             jobs_before = cluster.driver_job_ids()
             t0 = time.perf_counter()
             with PeakNodes(cluster, every=0.5) as peak:

@@ -1,7 +1,7 @@
 """A fake multi-node autoscaling Ray cluster on this machine (Ray's ``fake_multinode`` provider, autoscaler v2).
 
 ``ray.cluster_utils.AutoscalingCluster`` needs the provider's example.yaml (not in the wheel) and its
-start/shutdown run ``ray stop --force``, which ends every Ray on the machine. This harness writes the
+start/shutdown force-stop every Ray on the machine (`ray stop`). This harness writes the
 config itself, starts the head in its own process group and, on teardown, kills that group plus every
 process that names its temp dir (the fake worker nodes are raylets the autoscaler's monitor spawns).
 """
@@ -87,7 +87,7 @@ class FakeClusterSpec:
         return out
 
 
-class FakeAutoscalingCluster:
+class FakeAutoscaledRay:
     """A running fake cluster: ``address`` (GCS, for ``--address``), ``dashboard`` (for ``ray job submit``)."""
 
     def __init__(self, spec: FakeClusterSpec = FakeClusterSpec(), temp_root: str | None = None,
@@ -107,7 +107,7 @@ class FakeAutoscalingCluster:
         self._proc: subprocess.Popen | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------
-    def start(self, timeout: float = 90.0) -> "FakeAutoscalingCluster":
+    def start(self, timeout: float = 90.0) -> "FakeAutoscaledRay":
         """Write the config, start the head (own process group) and wait until it takes connections."""
         cfg = self.temp_dir / "autoscaling.json"
         cfg.write_text(json.dumps(self.spec.autoscaling_config(self.address)))
@@ -162,7 +162,7 @@ class FakeAutoscalingCluster:
         if not self.keep_temp_dir:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
 
-    def __enter__(self) -> "FakeAutoscalingCluster":
+    def __enter__(self) -> "FakeAutoscaledRay":
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -231,7 +231,7 @@ class FakeAutoscalingCluster:
 class PeakNodes:
     """Polls a cluster's alive nodes in a thread while a run goes on; ``peak`` is the most seen at once."""
 
-    def __init__(self, cluster: FakeAutoscalingCluster, every: float = 1.0):
+    def __init__(self, cluster: FakeAutoscaledRay, every: float = 1.0):
         import threading
 
         self.cluster, self.every, self.peak = cluster, every, 0

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fake_autoscaler import FakeAutoscalingCluster, FakeClusterSpec, PeakNodes  # noqa: E402
+from fake_autoscaler import FakeAutoscaledRay, FakeClusterSpec, PeakNodes  # noqa: E402
 from test_cluster_jobs import make_videos, processed  # noqa: E402
 
 # workers idle this long are removed, so that each test starts from the head alone and has to ask again
@@ -39,7 +39,7 @@ class ClusterRun:
 
 @pytest.fixture(scope="module")
 def cluster():
-    with FakeAutoscalingCluster(SPEC) as c:
+    with FakeAutoscaledRay(SPEC) as c:
         yield c
 
 
@@ -59,7 +59,7 @@ def run_local(args: list[str]) -> subprocess.CompletedProcess:
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
-def run_on_cluster(cluster: FakeAutoscalingCluster, args: list[str]) -> ClusterRun:
+def run_on_cluster(cluster: FakeAutoscaledRay, args: list[str]) -> ClusterRun:
     """``vidray ARGS --address HEAD`` from the head alone; what it made the cluster do."""
     assert cluster.wait_for_nodes(1, timeout=90, at_most=True) == 1, "idle workers were not removed"
     requested_before = sum(cluster.nodes_requested().values())
