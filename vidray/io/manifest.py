@@ -78,15 +78,7 @@ def _parse(text: str) -> list[dict]:
 
 
 def _read_records(path: Path) -> list[dict]:
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.endswith("\n"):
-                break  # torn write from a killed process: the item is simply not done
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict) and "key" in record:
-                records.append(record)
-    return records
+    """Records of the local JSONL file; a torn last line (a killed writer) is simply not done."""
+    text = path.read_text(encoding="utf-8")
+    whole = text[:text.rfind("\n") + 1]  # up to the last complete line
+    return _parse(whole)

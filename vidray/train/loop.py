@@ -174,7 +174,7 @@ def save_state(directory: str, model, optimizer, scheduler, epoch: int, cfg_dict
 
 def load_state(directory: str | Path) -> dict:
     """The dict :func:`save_state` wrote (on CPU)."""
-    return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=False)
+    return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
 
 
 def _unwrap(model):
