@@ -4,7 +4,7 @@
   (b) seed ratio   = the seed's method (one ffmpeg subprocess per extraction: seek, 7 frames to PNGs
                      in a temp dir, then read/crop/resize/stack/write) ÷ vidray (1 worker), same outputs
   (c) 2-worker ÷ 1-worker throughput
-  (d) S3 ratio     = the job (1 worker) reading a 4K HEVC film (2 s GOPs) from a local S3 endpoint (moto's
+  (d) S3 ratio     = the job (1 worker) reading a 4K HEVC film (2 s GOPs, 50 Mbit/s) from a local S3 endpoint (moto's
                      server on 127.0.0.1) ÷ the same job reading the same film from disk, and the bytes the
                      decoder fetched from S3 per extraction against the file size (films are streamed by ranged
                      reads, never downloaded whole)
@@ -45,9 +45,10 @@ def scene_frame(t: int, width: int, height: int, tex: np.ndarray) -> np.ndarray:
 
 
 def make_clip(path: Path, frames: int, width: int, height: int, codec: str, hdr: str | None = None,
-              keyint: int | None = None) -> Path:
+              keyint: int | None = None, kbps: int | None = None) -> Path:
     """Encode a synthetic panning clip (8-bit H.264/HEVC, or 10-bit HEVC tagged bt2020 with ``hdr`` "pq"/"hlg");
-    ``keyint``: frames per GOP for HEVC (x265's default is 250)."""
+    ``keyint``: frames per GOP for HEVC (x265's default is 250); ``kbps``: a constant bitrate for HEVC instead of
+    CRF 20 (a film's 4K stream is ~50 Mbit/s; the smooth pan at CRF 20 is far less)."""
     if path.exists():
         return path
     from vidray.io.probe import TRANSFER_TAGS as TRANSFER
@@ -61,6 +62,7 @@ def make_clip(path: Path, frames: int, width: int, height: int, codec: str, hdr:
         s = c.add_stream(codec, rate=25)
         s.width, s.height = width, height
         params = "log-level=error" + (f":keyint={keyint}:min-keyint={keyint}" if keyint else "")
+        params += f":bitrate={kbps}:vbv-maxrate={kbps}:vbv-bufsize={kbps}" if kbps else ""
         if hdr:
             s.pix_fmt = "yuv420p10le"
             s.codec_context.color_primaries, s.codec_context.color_trc, s.codec_context.colorspace = \
@@ -69,10 +71,13 @@ def make_clip(path: Path, frames: int, width: int, height: int, codec: str, hdr:
         else:
             s.pix_fmt = "yuv420p"
         # x264 veryfast with a 2 s GOP decodes like ordinary footage; x265 ultrafast keeps 4K encoding short
-        s.options = {"preset": "ultrafast", "crf": "20", "x265-params": params} if codec == "libx265" else \
+        s.options = {"preset": "ultrafast", "x265-params": params, **({} if kbps else {"crf": "20"})} \
+            if codec == "libx265" else \
             {"preset": "veryfast", "crf": "18", "g": "50"}
         for t in range(frames):
             rgb = scene_frame(t, width, height, tex)
+            if kbps:  # film grain: fresh noise every frame is what makes real 4K streams cost their bitrate
+                rgb = cv2.add(rgb, rng.integers(0, 12, rgb.shape, dtype=np.uint8))
             if hdr:  # SDR-looking scene at up to ~1000 nits, PQ/HLG-encoded bt2020 Y'CbCr, 10-bit limited range
                 nits = 100 * (rgb.astype(np.float32) / 255) ** 2.4
                 nits[height // 4: height // 2, width // 4: width // 2] *= 8
@@ -296,7 +301,7 @@ def main() -> int:
     ap.add_argument("--frames-4k", type=int, default=500, help="frames of the 4K HEVC clip (500)")
     ap.add_argument("--frames-hdr", type=int, default=500, help="frames of the 1080p 10-bit PQ HEVC clip (500)")
     ap.add_argument("--frames-s3", type=int, default=250,
-                    help="frames of the 4K HEVC clip (2 s GOPs) read from S3 (250)")
+                    help="frames of the 4K HEVC clip (2 s GOPs, 50 Mbit/s) read from S3 (250)")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "vidray-bench-patches")
     args = ap.parse_args()
     import ray
@@ -312,7 +317,8 @@ def main() -> int:
              ("HDR10 1080p hevc", make_clip(args.cache / f"pq_1080_{args.frames_hdr}.mp4", args.frames_hdr, 1920, 1080,
                                             "libx265", hdr="pq"), args.frames_hdr, True)]
     hlg = make_clip(args.cache / "hlg_1080_8.mp4", 8, 1920, 1080, "libx265", hdr="hlg")
-    film = make_clip(args.cache / f"hevc_4k_g50_{args.frames_s3}.mp4", args.frames_s3, 3840, 2160, "libx265", keyint=50)
+    film = make_clip(args.cache / f"hevc_4k_g50_50M_{args.frames_s3}.mp4", args.frames_s3, 3840, 2160, "libx265",
+                     keyint=50, kbps=50_000)
     s3_server, bucket = start_s3()  # before Ray starts: its workers inherit the AWS environment
     ray.init(num_cpus=2, include_dashboard=False, _temp_dir=ray_temp_dir(), logging_level=logging.WARNING)
     quiet_ray_data()
