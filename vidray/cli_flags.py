@@ -96,7 +96,8 @@ def progress_of(args, job: str, unit: str, bar: bool = True) -> Progress:
 
 
 def output_path(path, flag: str, uri_ok: bool = True) -> Path | str:
-    """A URI (``s3://…``) as given, or ``path`` made absolute; inside a Ray job a relative path is refused
+    """A URI (``s3://…``) as given, checked before Ray starts (no such bucket, refused credentials, an
+    unreachable endpoint: one line), or ``path`` made absolute; inside a Ray job a relative path is refused
     (it would land in the job's temporary working directory, deleted when the job ends)."""
     from vidray.io import storage
 
@@ -104,6 +105,7 @@ def output_path(path, flag: str, uri_ok: bool = True) -> Path | str:
         if not uri_ok:
             raise ConfigError([f"{flag} {path!r}: this output is written to a local file; give a local path "
                                "(or shared storage mounted on every node)"], source="arguments")
+        storage.check_location(path, flag=flag)
         return str(path)
     path = Path(path).expanduser()
     if not path.is_absolute() and os.environ.get(RAY_JOB_ENV_VAR):

@@ -157,6 +157,20 @@ def test_cli_missing_bucket_exits_2_with_one_line(command, s3_server, capsys):
     assert err[0].startswith(f"vidray {command}: error: --storage s3://no-such-bucket/runs: bucket "), err
 
 
+@pytest.mark.parametrize("argv, flag", [
+    (["synth", "videomnist", "s3://no-such-bucket/out"], "OUTPUT"),
+    (["synth", "moving-mnist", "s3://no-such-bucket/out"], "OUTPUT"),
+    (["embed", "videos.txt", "--output", "s3://no-such-bucket/out"], "--output"),
+])
+def test_data_jobs_check_an_output_bucket_before_ray_starts(argv, flag, s3_server, capsys):
+    code, err = cli_exit(argv, capsys)
+    assert code == 2 and len(err) == 1, err
+    assert f"{flag} s3://no-such-bucket/out: bucket 'no-such-bucket' does not exist" in err[0], err
+    import ray
+
+    assert not ray.is_initialized()
+
+
 def test_cli_wrong_credentials_exit_2_with_one_line(s3_auth, monkeypatch, capsys):
     use_keys(monkeypatch, s3_auth["endpoint"], s3_auth["rw"][0], "not-the-secret")
     code, err = cli_exit(["train", "--model", "convlstm", "--data", "x", "--storage", "s3://locked/runs"], capsys)

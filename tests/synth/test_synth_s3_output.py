@@ -11,6 +11,7 @@ from vidray.io.atomic import PART_SUFFIX
 from vidray.stage import Scale
 from vidray.synth.config import MovingMNISTConfig, VideoMNISTConfig
 from vidray.synth.job import run_moving_mnist, run_videomnist
+from vidray.synth.to_hdf5 import convert_tree
 
 
 def h5_arrays(data: bytes) -> dict:
@@ -30,6 +31,17 @@ def test_videomnist_and_moving_mnist_on_s3(ray_local, mnist_dir, s3_bucket, tmp_
     want = h5_arrays((tmp_path / "vm" / "hdf5" / "videomnist.h5").read_bytes())
     assert got.keys() == want.keys() and all(np.array_equal(got[k], want[k]) for k in want)
     assert run_videomnist(vm, uri).already_complete
+
+    # to-hdf5 from the tree on S3 into an object on S3: the same file as converting a local copy of that tree
+    for f in storage.list_files(f"{uri}/videos"):
+        copy = tmp_path / "copy" / f[len(uri) + 1:]
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(storage.read_bytes(f))
+    convert_tree(tmp_path / "copy", tmp_path / "conv.h5", grayscale=True, scale=Scale(workers=2))
+    summary = convert_tree(uri, f"{uri}/conv.h5", grayscale=True, scale=Scale(workers=2))
+    assert summary.videos == {"train": 10, "test": 10} and not summary.failed
+    got, want = h5_arrays(storage.read_bytes(f"{uri}/conv.h5")), h5_arrays((tmp_path / "conv.h5").read_bytes())
+    assert got.keys() == want.keys() and all(np.array_equal(got[k], want[k]) for k in want)
 
     mm = MovingMNISTConfig(num_sequences=6, test_sequences=2, mnist_dir=mnist_dir)
     run_moving_mnist(mm, tmp_path / "mm", scale=Scale(workers=2))

@@ -18,7 +18,7 @@ def _pair(root, folder: str, name: str) -> None:
 def test_patch_splits_use_the_registered_format_folders(tmp_path):
     _pair(tmp_path, FORMATS["fullhd"].folder, "patch_a_idx0000_fullhd.png")
     train, val = patch_splits(str(tmp_path), "fullhd", 0.0)
-    assert [gt.name for gt, _ in train] == ["patch_a_idx0000_fullhd.png"] and val == []
+    assert [gt.rsplit("/", 1)[1] for gt, _ in train] == ["patch_a_idx0000_fullhd.png"] and val == []
     with pytest.raises(InputError, match="unknown crop format; choose from small_540"):
         patch_splits(str(tmp_path), "giant", 0.0)
 

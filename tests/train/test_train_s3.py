@@ -20,7 +20,7 @@ def vidray(args: list[str], cwd) -> subprocess.CompletedProcess:
     """Run the CLI in ``cwd`` in its own process (its own local Ray), as a user or a Ray job would."""
     ray_tmp = tempfile.mkdtemp(prefix="vr-")  # short: Ray's socket paths must fit in 107 bytes
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1",
-           "HF_HUB_OFFLINE": "1", "VIDRAY_RAY_TMPDIR": ray_tmp}
+           "HF_HUB_OFFLINE": "1", "VIDRAY_RAY_TMPDIR": ray_tmp, "VIDRAY_CACHE": str(cwd / ".cache")}
     try:
         proc = subprocess.run([sys.executable, "-m", "vidray", *args], capture_output=True, text=True, env=env,
                               cwd=cwd, timeout=400)
@@ -46,9 +46,12 @@ def no_local_uri_folders(root) -> bool:
 
 
 def test_train_on_s3_writes_objects_and_a_rerun_resumes(mm_dir, s3_bucket, tmp_path):
+    data = f"{s3_bucket}/data/mm"  # the training data is in the bucket too
+    for f in mm_dir.glob("*.npy"):
+        storage.write_bytes(f"{data}/{f.name}", f.read_bytes())
     runs = f"{s3_bucket}/runs"
     run = f"{runs}/mm"
-    first = vidray(["train", *tiny(mm_dir, runs, 2), "--run-name", "mm"], tmp_path)
+    first = vidray(["train", *tiny(data, runs, 2), "--run-name", "mm"], tmp_path)
     epochs = [line.split()[2] for line in first.stdout.splitlines() if line.startswith("train: epoch ")]
     assert epochs == ["1/2", "2/2"], first.stdout
     assert f"train: 2 epochs → {run} (" in first.stdout  # the run directory is the URI
@@ -59,7 +62,8 @@ def test_train_on_s3_writes_objects_and_a_rerun_resumes(mm_dir, s3_bucket, tmp_p
     assert storage.read_bytes(f"{run}/predictions.gif")[:6] == b"GIF89a"
     assert [r["epoch"] for r in csv_rows(f"{run}/metrics.csv")] == ["1", "2"]
 
-    again = vidray(["train", *tiny(mm_dir, runs, 3), "--run-name", "mm"], tmp_path)
+    assert list((tmp_path / ".cache").rglob("moving_mnist*.npy"))  # read from the node's copy
+    again = vidray(["train", *tiny(data, runs, 3), "--run-name", "mm"], tmp_path)
     epochs = [line.split()[2] for line in again.stdout.splitlines() if line.startswith("train: epoch ")]
     assert epochs == ["3/3"], again.stdout  # resumed from the epoch-2 checkpoint in the bucket
     assert [r["epoch"] for r in csv_rows(f"{run}/metrics.csv")] == ["1", "2", "3"]

@@ -203,6 +203,45 @@ def local_path(location) -> Path | None:
     return None
 
 
+def cache_dir() -> Path:
+    """This node's cache of objects that must be local files (``VIDRAY_CACHE``, else ~/.cache/vidray)."""
+    return Path(os.environ.get("VIDRAY_CACHE") or Path.home() / ".cache" / "vidray").expanduser()
+
+
+def cached_copy(location) -> Path:
+    """A local file with ``location``'s content: a local path itself, an object copied once into
+    :func:`cache_dir` (keyed by URI, size and modification time, 1 s resolution on S3; temp file + rename,
+    so concurrent readers on one node never see half a copy). For readers that need a file: .npy, HDF5."""
+    import hashlib
+
+    import pyarrow.fs as pafs
+
+    local = local_path(location)
+    if local is not None:
+        return local
+    fs, path = resolve(location)
+    try:
+        info = fs.get_file_info(path)
+    except OSError as exc:
+        raise storage_error(location, exc, fs) from exc
+    if info.type != pafs.FileType.File:
+        raise InputError(location, "does not exist" if info.type == pafs.FileType.NotFound else "is not a file")
+    key = hashlib.sha1(f"{location}|{info.size}|{info.mtime_ns}".encode()).hexdigest()[:20]
+    dest = cache_dir() / "objects" / key / posixpath.basename(path)
+    if dest.is_file() and dest.stat().st_size == info.size:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    try:
+        with fs.open_input_stream(path) as src, open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out, 8 << 20)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise storage_error(location, exc, fs) from exc
+    return dest
+
+
 def env_summary() -> str:
     """Which S3 endpoint the environment points at (for error messages)."""
     return os.environ.get("AWS_ENDPOINT_URL") or "AWS (no AWS_ENDPOINT_URL set)"

@@ -123,7 +123,7 @@ def run_moving_mnist_command(args) -> int:
 def run_to_hdf5_command(args) -> int:
     from vidray.synth.to_hdf5 import convert_tree
 
-    output = output_path(args.output_h5, "OUTPUT_H5", uri_ok=False)
+    output = output_path(args.output_h5, "OUTPUT_H5")
     with ray_session_of(args):
         summary = convert_tree(args.video_dir, output, grayscale=args.grayscale, compression=args.h5_compression,
                                videogpt_sequence_length=args.videogpt_sequence_length, scale=scale_of(args),

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vidray.errors import InputError
+from vidray.io import storage
 from vidray.io.hdf5 import VideoH5Appender
 from vidray.io.video import VIDEO_SUFFIXES, read_frames
 from vidray.progress import Progress
@@ -30,7 +31,7 @@ SPLIT_NAMES = ("train", "val", "test")
 class ConvertSummary:
     """What the converter wrote."""
 
-    output: Path
+    output: Path | str
     videos: dict[str, int]
     frames: dict[str, int]
     min_length: int
@@ -45,25 +46,32 @@ class ConvertSummary:
 
 
 def find_videos(video_dir) -> tuple[list[dict], list[str]]:
-    """List (split, label, path) of every video under ``video_dir`` in a deterministic order."""
-    root = Path(video_dir)
-    if not root.is_dir():
+    """List (split, label, path) of every video under ``video_dir`` (a local folder or a URI prefix) in a
+    deterministic order: ``{split}/{class}/video`` or ``{class}/video`` (all train)."""
+    root = video_dir if storage.is_uri(video_dir) else Path(video_dir).expanduser().absolute()
+    if storage.local_path(root) is not None and not Path(storage.local_path(root)).is_dir():
         raise InputError(root, "video directory does not exist")
-    if (root / "videos").is_dir() and not any((root / s).is_dir() for s in SPLIT_NAMES):
-        root = root / "videos"  # accept the output dir of `vidray synth videomnist` too
-    split_dirs = [(s, root / s) for s in SPLIT_NAMES if (root / s).is_dir()] or [("train", root)]
-    class_names = sorted({d.name for _, sd in split_dirs for d in sd.iterdir() if d.is_dir()})
+    base = str(root).rstrip("/")
+    rel = [r for r in (f[len(base) + 1:].split("/") for f in storage.list_files(root))
+           if Path(r[-1]).suffix.lower() in VIDEO_SUFFIXES and not any(p.startswith(".") for p in r)]
+    if any(r[0] == "videos" for r in rel) and not any(r[0] in SPLIT_NAMES for r in rel):
+        base, rel = base + "/videos", [r[1:] for r in rel if r[0] == "videos"]  # a `vidray synth videomnist` output
+    has_splits = any(r[0] in SPLIT_NAMES and len(r) >= 2 for r in rel)
+    entries = []  # (split, class, path) of files exactly {split}/{class}/name or {class}/name
+    for r in rel:
+        if has_splits and len(r) == 3 and r[0] in SPLIT_NAMES:
+            entries.append((r[0], r[1], r[2]))
+        elif not has_splits and len(r) == 2:
+            entries.append(("train", r[0], r[1]))
+    class_names = sorted({c for _, c, _ in entries})
     if not class_names:
-        raise InputError(root, "holds no class folders (expected {split}/{class}/video.mp4)")
+        raise InputError(root, f"holds no videos ({', '.join(VIDEO_SUFFIXES)}) in class folders "
+                               "(expected {split}/{class}/video.mp4 or {class}/video.mp4)")
     labels = {name: _label_of(name, i) for i, name in enumerate(class_names)}
-    items = []
-    for split, split_dir in split_dirs:
-        for class_dir in sorted(d for d in split_dir.iterdir() if d.is_dir()):
-            for path in sorted(class_dir.iterdir()):
-                if path.suffix.lower() in VIDEO_SUFFIXES:
-                    items.append({"split": split, "label": labels[class_dir.name], "path": str(path)})
-    if not items:
-        raise InputError(root, f"holds no videos ({', '.join(VIDEO_SUFFIXES)})")
+    order = {s: i for i, s in enumerate(SPLIT_NAMES)}
+    items = [{"split": split, "label": labels[cls], "path": storage.join(base, *parts)}
+             for split, cls, name in sorted(entries, key=lambda e: (order[e[0]], e[1], e[2]))
+             for parts in [(split, cls, name) if has_splits else (cls, name)]]
     return items, class_names
 
 
@@ -89,7 +97,8 @@ DECODE = Stage("decode", decode_video, Resources(cpus=1), batch_size=1)
 def convert_tree(video_dir, output, *, grayscale: bool = False, compression: str = "none",
                  videogpt_sequence_length: int = 16, scale: Scale | None = None,
                  progress: Progress | None = None) -> ConvertSummary:
-    """Decode every video under ``video_dir`` and write ``output`` (HDF5, atomically, in sorted path order)."""
+    """Decode every video under ``video_dir`` and write ``output`` (HDF5, atomically, in sorted path order;
+    either may be a URI: the file is written locally and uploaded whole)."""
     start = time.perf_counter()
     items, class_names = find_videos(video_dir)
     progress = progress or Progress("to-hdf5", "videos", quiet=True)
@@ -134,4 +143,5 @@ def convert_tree(video_dir, output, *, grayscale: bool = False, compression: str
                         "or lower, or use longer videos")
     for message in warnings:
         log.warning(message)
-    return ConvertSummary(Path(output), videos, frames, min_length, time.perf_counter() - start, warnings, failed)
+    output = output if storage.is_uri(output) else Path(output)
+    return ConvertSummary(output, videos, frames, min_length, time.perf_counter() - start, warnings, failed)

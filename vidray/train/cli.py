@@ -53,8 +53,8 @@ def _common_flags(p) -> None:
     from vidray.cli_flags import positive_float, positive_int
 
     p.add_argument("--model", help="registered model: convlstm, vit_predictor, keyframe_ae, interpolator, vsr")
-    p.add_argument("--data", help="synth output dir / .npy / .h5, a patch-job output (vsr), a video folder, "
-                                  "or synthetic:moving-mnist (fresh sequences each epoch)")
+    p.add_argument("--data", help="synth output dir / .npy / .h5, a patch-job output (vsr), a video folder (local "
+                                  "or s3://, gs://), or synthetic:moving-mnist (fresh sequences each epoch)")
     p.add_argument("--config", type=Path, help="JSON/YAML file of TrainConfig settings; flags override it")
     p.add_argument("--preset", help="model preset: tiny (smoke runs), small, base (default)")
     p.add_argument("--set", dest="set_values", nargs="+", metavar="KEY=VALUE",

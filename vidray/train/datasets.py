@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset
 
 from vidray.errors import InputError
+from vidray.io import storage
 from vidray.io.video import VIDEO_SUFFIXES
 from vidray.patches.formats import FORMATS
 
@@ -104,36 +105,41 @@ def _limit(videos, n: int | None):
 
 
 def video_splits(data: str, val_fraction: float) -> tuple[object, object]:
-    """(train videos, val videos) from a synth output, an .npy/.h5 file or a folder of videos.
+    """(train videos, val videos) from a synth output, an .npy/.h5 file or a folder of videos, local or a
+    URI (objects that must be files, .npy and .h5, are copied once into the node's cache).
 
     Moving MNIST ``[T,N,H,W]`` npy files are memory-mapped; val = the test split where the data
     has one, else the last ``val_fraction`` of the videos.
     """
-    path = Path(data).expanduser()
-    if not path.exists():
-        raise InputError(path, "training data does not exist")
-    if path.is_dir():
-        for npy, test in (("moving_mnist.npy", "moving_mnist_test.npy"),):
-            if (path / npy).exists():
-                train = np.load(path / npy, mmap_mode="r").swapaxes(0, 1)
-                val = np.load(path / test, mmap_mode="r").swapaxes(0, 1) if (path / test).exists() else None
-                return _with_val(train, val, val_fraction)
-        for h5 in (path / "hdf5" / "videomnist.h5", path / "videomnist.h5"):
-            if h5.exists():
-                return video_splits(str(h5), val_fraction)
-        return _video_folder(path, val_fraction)
-    if path.suffix == ".npy":
-        arr = np.load(path, mmap_mode="r")
+    where = storage.kind(data)
+    if where is None:
+        raise InputError(data, "training data does not exist")
+    if where == "directory":
+        names = set(storage.list_names(data))
+        if "moving_mnist.npy" in names:
+            train = np.load(storage.cached_copy(storage.join(data, "moving_mnist.npy")), mmap_mode="r")
+            val = None
+            if "moving_mnist_test.npy" in names:
+                val = np.load(storage.cached_copy(storage.join(data, "moving_mnist_test.npy")), mmap_mode="r")
+            return _with_val(train.swapaxes(0, 1), None if val is None else val.swapaxes(0, 1), val_fraction)
+        for h5 in (storage.join(data, "hdf5", "videomnist.h5"), storage.join(data, "videomnist.h5")):
+            if storage.kind(h5) == "file":
+                return video_splits(h5, val_fraction)
+        return _video_folder(data, val_fraction)
+    suffix = Path(str(data)).suffix.lower()
+    if suffix == ".npy":
+        arr = np.load(storage.cached_copy(data), mmap_mode="r")
         if arr.ndim != 4:
-            raise InputError(path, f"expected a [T,N,H,W] Moving MNIST array, got shape {arr.shape}")
+            raise InputError(data, f"expected a [T,N,H,W] Moving MNIST array, got shape {arr.shape}")
         return _with_val(arr.swapaxes(0, 1), None, val_fraction)
-    if path.suffix in (".h5", ".hdf5"):
+    if suffix in (".h5", ".hdf5"):
         import h5py
 
+        path = storage.cached_copy(data)
         with h5py.File(path, "r") as f:
             has_test = "test_data" in f and len(f["test_idx"]) > 0
         return _with_val(_H5Videos(path, "train"), _H5Videos(path, "test") if has_test else None, val_fraction)
-    raise InputError(path, "unknown training data: expected a synth output dir, .npy, .h5 or a folder of videos")
+    raise InputError(data, "unknown training data: expected a synth output dir, .npy, .h5 or a folder of videos")
 
 
 def _with_val(train, val, val_fraction: float):
@@ -144,24 +150,24 @@ def _with_val(train, val, val_fraction: float):
     return _Subset(train, range(n_train)), _Subset(train, range(n_train, len(train)))
 
 
-def _video_folder(path: Path, val_fraction: float):
-    """A folder of videos (any depth); ``train/`` and ``test/`` subfolders are used as splits when present."""
+def _video_folder(root, val_fraction: float):
+    """A folder / prefix of videos (any depth); ``train/`` and ``test/`` subfolders are used as splits when present."""
     from vidray.io.video import read_frames
 
-    def load(root: Path) -> list[np.ndarray]:
-        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
-        return [read_frames(p) for p in files]
-
-    base = path / "videos" if (path / "videos").is_dir() else path
-    if (base / "train").is_dir():
-        train, test = load(base / "train"), load(base / "test") if (base / "test").is_dir() else []
-        if not train:
-            raise InputError(base / "train", "holds no videos")
-        return _with_val(train, test or None, val_fraction)
-    videos = load(base)
-    if not videos:
-        raise InputError(path, f"holds no videos ({', '.join(VIDEO_SUFFIXES)})")
-    return _with_val(videos, None, val_fraction)
+    base = str(root).rstrip("/")
+    files = [f for f in storage.list_files(root) if Path(f).suffix.lower() in VIDEO_SUFFIXES]
+    rel = [f[len(base) + 1:].split("/") for f in files]
+    if any(r[0] == "videos" for r in rel):  # a `vidray synth videomnist` output
+        files, rel = [f for f, r in zip(files, rel) if r[0] == "videos"], [r[1:] for r in rel if r[0] == "videos"]
+    if not files:
+        raise InputError(root, f"holds no videos ({', '.join(VIDEO_SUFFIXES)})")
+    split = {name: [read_frames(f) for f, r in zip(files, rel) if len(r) > 1 and r[0] == name]
+             for name in ("train", "test")}
+    if split["train"]:
+        return _with_val(split["train"], split["test"] or None, val_fraction)
+    if any(len(r) > 1 and r[0] == "train" for r in rel) or not any(r[0] != "test" for r in rel):
+        raise InputError(storage.join(root, "train"), "holds no videos")
+    return _with_val([read_frames(f) for f in files], None, val_fraction)
 
 
 class FreshMovingMNIST(IterableDataset):
@@ -215,7 +221,7 @@ class PatchPairs(Dataset):
     training (re-drawn each epoch), the centre crop for validation.
     """
 
-    def __init__(self, files: list[tuple[Path, Path]], crop: int, train: bool, seed: int):
+    def __init__(self, files: list[tuple[str, str]], crop: int, train: bool, seed: int):
         self.files, self.crop, self.train, self.seed, self.epoch = files, crop, train, seed, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -225,11 +231,9 @@ class PatchPairs(Dataset):
         return len(self.files)
 
     def __getitem__(self, i: int):
-        import cv2
 
         gt_path, lr_path = self.files[i]
-        gt = cv2.imread(str(gt_path), cv2.IMREAD_COLOR)
-        lr = cv2.imread(str(lr_path), cv2.IMREAD_COLOR)
+        gt, lr = (_read_image(p) for p in (gt_path, lr_path))
         if gt is None or lr is None:
             raise InputError(gt_path if gt is None else lr_path, "cannot be read as an image")
         h, w = gt.shape[:2]
@@ -250,22 +254,36 @@ class PatchPairs(Dataset):
         return (to_float_clip(frames, 3), to_float_clip(gt[None], 3)[0]), i
 
 
+def _read_image(location) -> np.ndarray | None:
+    """BGR uint8 [H,W,3] of a PNG at a local path or a URI; None if it is not an image."""
+    import cv2
+
+    local = storage.local_path(location)
+    if local is not None:
+        return cv2.imread(str(local), cv2.IMREAD_COLOR)
+    return cv2.imdecode(np.frombuffer(storage.read_bytes(location), np.uint8), cv2.IMREAD_COLOR)
+
+
 def patch_splits(data: str, fmt: str, val_fraction: float) -> tuple[list, list]:
-    """(train, val) lists of (GT, LR) PNG paths of crop format ``fmt`` under a patch-job output;
-    the split is a stable hash of the file name."""
-    root = Path(data).expanduser()
+    """(train, val) lists of (GT, LR) PNG locations of crop format ``fmt`` under a patch-job output (a
+    folder or a URI prefix); the split is a stable hash of the file name."""
     if fmt not in FORMATS:
         raise InputError(fmt, f"unknown crop format; choose from {', '.join(FORMATS)}")
+    if storage.kind(data) != "directory":
+        raise InputError(data, "training data does not exist")
     folder = FORMATS[fmt].folder
+    files = set(storage.list_files(data))
     pairs = []
-    for gt in sorted(root.rglob(f"{folder}/GT/*.png")):
-        lr = gt.parent.parent / "LR" / gt.name
-        if lr.exists():
-            pairs.append((gt, lr))
+    for gt in sorted(files):
+        head, name = gt.rsplit("/", 1)
+        if head.endswith(f"/{folder}/GT") and name.endswith(".png"):
+            lr = f"{head[:-len('GT')]}LR/{name}"
+            if lr in files:
+                pairs.append((gt, lr))
     if not pairs:
-        raise InputError(root, f"holds no {folder}/GT + {folder}/LR patch pairs (a `vidray patches` output?)")
-    val = [p for p in pairs if zlib.crc32(p[0].name.encode()) % 1000 < val_fraction * 1000]
+        raise InputError(data, f"holds no {folder}/GT + {folder}/LR patch pairs (a `vidray patches` output?)")
+    val = [p for p in pairs if zlib.crc32(p[0].rsplit("/", 1)[1].encode()) % 1000 < val_fraction * 1000]
     train = [p for p in pairs if p not in set(val)]
     if not train:
-        raise InputError(root, "every patch fell into the validation split; lower val_fraction")
+        raise InputError(data, "every patch fell into the validation split; lower val_fraction")
     return train, val
