@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,3 +94,12 @@ def mnist_dir(tmp_path_factory, mnist_full):
         write_idx(root / names[split][0], digits.images[keep])
         write_idx(root / names[split][1], digits.labels[keep].astype(np.uint8))
     return str(root)
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """The real-footage traps (tests/corpus.py), made once per session: ``{name: Case}``."""
+    sys.path.insert(0, str(Path(__file__).parent))  # pytest runs in importlib mode: tests/ is not on the path
+    from corpus import build_corpus
+
+    return build_corpus(tmp_path_factory.mktemp("corpus"))

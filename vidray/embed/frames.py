@@ -15,7 +15,8 @@ import av
 import numpy as np
 
 from vidray.errors import InputError
-from vidray.io.probe import open_source, open_video
+from vidray.io.picture import display_rgb
+from vidray.io.probe import VideoInfo, open_source, open_video, probe_video
 
 
 @dataclass
@@ -52,9 +53,11 @@ class FrameSampler:
 
 
 def iter_frame_batches(path: str | os.PathLike, batch_size: int = 32, fps: float | None = 1.0,
-                       every_n: int | None = None) -> Iterator[FrameBatch]:
+                       every_n: int | None = None, info: VideoInfo | None = None) -> Iterator[FrameBatch]:
     """Decode ``path`` once, yielding sampled frames in batches of ``batch_size`` (the last may be
-    smaller). Raises :class:`InputError` for a missing, corrupt or empty file."""
+    smaller) as a player shows them: upright, square pixels, HDR tone-mapped to SDR (``info``: the
+    probe, made here if not given). Raises :class:`InputError` for a missing, corrupt or empty file."""
+    info = info or probe_video(path)
     sampler = FrameSampler(fps=fps, every_n=every_n)
     frames, indices, times = [], [], []
     emitted = 0
@@ -68,7 +71,7 @@ def iter_frame_batches(path: str | os.PathLike, batch_size: int = 32, fps: float
                 time = frame.time if frame.time is not None else index * step
                 if not sampler.keep(index, time):
                     continue
-                frames.append(frame.to_ndarray(format="rgb24"))
+                frames.append(display_rgb(frame, info.hdr, info.rotation, info.pixel_aspect))
                 indices.append(index)
                 times.append(time)
                 if len(frames) == batch_size:

@@ -104,7 +104,7 @@ def decode_videos(batch: dict, *, pre: Preprocess, fps: float | None, every_n: i
                     np.nan if info.fps is None else info.fps)
             # decode a few full-size frames at a time (a 4K frame is 25 MB), keep only resized ones
             for fb in iter_frame_batches(path, batch_size=min(DECODE_BATCH, frames_per_block), fps=fps,
-                                         every_n=every_n):
+                                         every_n=every_n, info=info):
                 pending.append(_rows(video, fb.indices, fb.times, resize_center_crop(fb.frames, pre), meta))
                 count += len(fb.indices)
                 if sum(len(r["video"]) for r in pending) >= frames_per_block:

@@ -11,7 +11,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from vidray.io.probe import open_source, open_video, probe_video
+from vidray.io.probe import Timeline, open_source, open_video, probe_video
 from vidray.io.storage import ReadAheadFile
 from vidray.patches.plan import work_size
 
@@ -26,8 +26,10 @@ class SegmentDecoder:
     decoded, and the decoder is flushed wherever packets were left out.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float, threads: int = 1, source: ReadAheadFile | None = None):
+    def __init__(self, path: str | os.PathLike, fps: float, threads: int = 1, source: ReadAheadFile | None = None,
+                 timestamps=None):
         self.path = str(path)
+        self.timeline = Timeline(fps, timestamps)  # index ↔ time: by presentation time for variable frame rate
         # a URI streams through a read-ahead handle (``source``; pass one to count a local file's reads too)
         self.source = source if source is not None else open_source(path)
         self.container, self.stream = open_video(path, self.source)
@@ -50,10 +52,10 @@ class SegmentDecoder:
     def _index(self, pts: int | None) -> int | None:
         if pts is None:
             return None
-        return int(round(float((pts - self.start_pts) * self.tb) * self.fps))
+        return self.timeline.index_at(float((pts - self.start_pts) * self.tb))
 
     def index_of(self, frame: av.VideoFrame) -> int | None:
-        """The frame's index in the video (constant frame rate assumed), from its pts."""
+        """The frame's index in the video (its place in presentation order), from its pts."""
         return self._index(frame.pts)
 
     def frames_from(self, start: int) -> Iterator[tuple[int, av.VideoFrame]]:
@@ -64,7 +66,7 @@ class SegmentDecoder:
         """Packets from the keyframe at or before frame ``start`` on (backing off where a seek lands late)."""
         back = 1.0
         while True:
-            target = start / self.fps - back
+            target = self.timeline.time_of(start) - back
             offset = int(target / self.tb) if target > 0 else 0
             self.container.seek(self.start_pts + offset, stream=self.stream, backward=True)
             self._flush()
