@@ -294,7 +294,7 @@ def limit_reference(cfg, out: Path) -> dict:
     with av.open(str(entry.path)) as c:
         s = c.streams.video[0]
         s.codec_context.thread_count = 1
-        tb, t0_pts = s.time_base, s.start_time or 0
+        tb, t0_pts = s.time_base, info.first_pts if info.first_pts is not None else (s.start_time or 0)
         index = lambda pts: int(round(float((pts - t0_pts) * tb) * info.fps))
         gops: list[list] = []
         for packet in c.demux(s):

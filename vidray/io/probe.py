@@ -31,7 +31,8 @@ class VideoInfo:
     display matrix; players show the frame turned by it), ``pixel_aspect`` (width of a pixel ÷ its
     height; players stretch by it), ``interlaced``, ``stream`` (the index of the video stream used) and
     ``timestamps`` (presentation times in seconds of every frame, in order, for variable frame rate;
-    None for constant)."""
+    None for constant) and ``first_pts`` (the first frame's pts: frame 0, which some files put after the
+    stream's start time)."""
 
     path: str
     width: int
@@ -49,6 +50,7 @@ class VideoInfo:
     interlaced: bool = False
     stream: int = 0
     timestamps: tuple[float, ...] | None = None
+    first_pts: int | None = None
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -186,7 +188,8 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
                          color_primaries=tag("color_primaries"), colorspace=tag("colorspace"),
                          rotation=int(first.rotation or 0) % 360,
                          pixel_aspect=float(sar) if sar and sar > 0 else 1.0,
-                         interlaced=bool(first.interlaced_frame), stream=stream.index, timestamps=timestamps)
+                         interlaced=bool(first.interlaced_frame), stream=stream.index, timestamps=timestamps,
+                         first_pts=first.pts)
     finally:
         container.close()
         if source is not None:

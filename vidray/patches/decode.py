@@ -11,6 +11,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from vidray.io.picture import upright
 from vidray.io.probe import Timeline, open_source, open_video, probe_video
 from vidray.io.storage import ReadAheadFile
 from vidray.patches.plan import work_size
@@ -27,7 +28,7 @@ class SegmentDecoder:
     """
 
     def __init__(self, path: str | os.PathLike, fps: float, threads: int = 1, source: ReadAheadFile | None = None,
-                 timestamps=None):
+                 timestamps=None, first_pts: int | None = None):
         self.path = str(path)
         self.timeline = Timeline(fps, timestamps)  # index ↔ time: by presentation time for variable frame rate
         # a URI streams through a read-ahead handle (``source``; pass one to count a local file's reads too)
@@ -39,7 +40,8 @@ class SegmentDecoder:
         self.fps = fps
         self.reformatter = VideoReformatter()
         self.tb = self.stream.time_base or Fraction(1, 90000)
-        self.start_pts = self.stream.start_time or 0
+        # frame 0's pts: the probed first frame's (B-frame delays put it after the stream's start time)
+        self.start_pts = first_pts if first_pts is not None else (self.stream.start_time or 0)
         self.position = -1  # highest frame index whose packet was read (decoded or skipped)
         self.decoded = 0  # frames the codec produced (for benchmarks and tests)
         self._last: int | None = None
@@ -179,11 +181,12 @@ class SegmentDecoder:
 
 
 def frame_to_array(frame: av.VideoFrame, size: tuple[int, int], hdr: str | None,
-                   reformatter: VideoReformatter | None = None) -> np.ndarray:
-    """Convert (and, for sources above 1920×1080, area-downscale) one frame on one thread: RGB uint8
-    [H,W,3] for SDR, full-range bt2020 rgb48 uint16 [H,W,3] for HDR (tone-mapped later, crop only).
-    Pass the same ``reformatter`` for every frame of a video to reuse swscale's context."""
-    w, h = size
+                   reformatter: VideoReformatter | None = None, rotation: int = 0) -> np.ndarray:
+    """Convert one frame on one thread to the work ``size`` (as shown: upright by ``rotation``, square
+    pixels; sources above 1920×1080 downscaled): RGB uint8 [H,W,3] for SDR, full-range bt2020 rgb48 uint16
+    [H,W,3] for HDR (tone-mapped later, crop only). Pass the same ``reformatter`` for every frame of a video
+    to reuse swscale's context."""
+    w, h = size if rotation % 180 != 90 else size[::-1]  # the coded frame's orientation
     kwargs = {"interpolation": "AREA"} if (w, h) != (frame.width, frame.height) else {}
     if hdr:
         kwargs.update(format="rgb48le", src_colorspace="bt2020")
@@ -192,18 +195,19 @@ def frame_to_array(frame: av.VideoFrame, size: tuple[int, int], hdr: str | None,
         cs = "itu709" if frame.colorspace == 1 else ("bt2020" if frame.colorspace in (9, 10) else None)
         if cs:
             kwargs["src_colorspace"] = cs
-    return (reformatter or VideoReformatter()).reformat(frame, width=w, height=h, threads=1, **kwargs).to_ndarray()
+    rgb = (reformatter or VideoReformatter()).reformat(frame, width=w, height=h, threads=1, **kwargs).to_ndarray()
+    return upright(rgb, rotation)
 
 
 def decode_all_rgb(path: str | os.PathLike, threads: int = 1) -> int:
     """Decode every frame to RGB (the benchmark's baseline); returns the frame count."""
     info = probe_video(path)
-    dec = SegmentDecoder(path, info.fps, threads)
+    dec = SegmentDecoder(path, info.fps, threads, first_pts=info.first_pts)
     n = 0
-    size = work_size(info.width, info.height)
+    size = work_size(*info.display_size)
     try:
         for frame in dec.container.decode(dec.stream):
-            frame_to_array(frame, size, info.hdr, dec.reformatter)
+            frame_to_array(frame, size, info.hdr, dec.reformatter, info.rotation)
             n += 1
     finally:
         dec.close()

@@ -17,6 +17,7 @@ import numpy as np
 from vidray.errors import InputError
 from vidray.io import storage
 from vidray.io.png import encode_png
+from vidray.io.probe import Timeline
 from vidray.patches.crops import crop_window, make_patch_set
 from vidray.patches.decode import SegmentDecoder, frame_to_array
 from vidray.patches.plan import HALF
@@ -59,6 +60,7 @@ def extract_segment(item: dict, settings: dict, root: str) -> list[dict]:
     """Run one work item (see :func:`vidray.patches.plan.plan_segments`); one record per planned window."""
     info = settings["video_info"]
     fps, hdr, size = info["fps"], info["hdr"], tuple(settings["work_size"])
+    rotation, timeline = info.get("rotation", 0), Timeline(fps, info.get("timestamps"))
     skip = max(2 * HALF + 1, int(round(settings["retry_skip_seconds"] * fps)))
     pending = sorted((_Window(w, w["centre"]) for w in item["windows"]), key=lambda w: (w.centre, w.spec["key"]))
     records: list[dict] = []
@@ -67,7 +69,7 @@ def extract_segment(item: dict, settings: dict, root: str) -> list[dict]:
         s = w.spec
         rec = {"key": s["key"], "video": s["video"], "category": s["category"], "format": s["format"],
                "index": s["index"], "status": status, "planned_centre": s["centre"], "centre": w.centre,
-               "time": round(w.centre / fps, 3), "attempts": w.attempt + 1, "bytes": nbytes,
+               "time": round(timeline.time_of(w.centre), 3), "attempts": w.attempt + 1, "bytes": nbytes,
                "segment": item["segment"]}
         if status == "ok":
             rec["files"] = [s["paths"][k] for k in ("GT", "LR", "LR_7frames")]
@@ -87,7 +89,7 @@ def extract_segment(item: dict, settings: dict, root: str) -> list[dict]:
             record(w, "failed", f"frame {w.centre}: {reason}")
 
     try:
-        decoder = SegmentDecoder(info["path"], fps)
+        decoder = SegmentDecoder(info["path"], fps, timestamps=info.get("timestamps"), first_pts=info.get("first_pts"))
     except InputError as exc:
         for w in pending:
             record(w, "failed", exc.reason)
@@ -107,7 +109,7 @@ def extract_segment(item: dict, settings: dict, root: str) -> list[dict]:
             try:
                 for idx, frame in decoder.wanted_frames(start, next_wanted):
                     last = idx
-                    buffer[idx] = frame_to_array(frame, size, hdr, decoder.reformatter)
+                    buffer[idx] = frame_to_array(frame, size, hdr, decoder.reformatter, rotation)
                     for w in [w for w in pending if w.last <= idx]:
                         pending.remove(w)
                         try:

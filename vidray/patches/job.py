@@ -65,7 +65,9 @@ def extract_batch(batch: dict, *, root: str) -> dict:
 
 def task_settings(info: VideoInfo, plan: VideoPlan, bs: BaseSettings) -> dict:
     """What :func:`vidray.patches.extract.extract_segment` needs besides its work item (JSON-able)."""
-    return {"video_info": {"path": info.path, "fps": info.fps, "hdr": info.hdr},
+    return {"video_info": {"path": info.path, "fps": info.fps, "hdr": info.hdr, "rotation": info.rotation,
+                           "first_pts": info.first_pts,
+                           "timestamps": None if info.timestamps is None else list(info.timestamps)},
             "work_size": list(plan.work_size), "retry_attempts": bs.retry_attempts,
             "retry_skip_seconds": bs.retry_skip_seconds, "min_file_size": bs.min_file_size,
             "tone_curve": bs.tone_curve, "hdr_peak_nits": bs.hdr_peak_nits, "png_compression": bs.png_compression}

@@ -63,12 +63,25 @@ def plan_video(entry: VideoEntry, info: VideoInfo, cfg: PatchesConfig) -> VideoP
     if not weights:
         plan.notes.append("skipped: no category has a weight > 0")
         return plan
-    ww, wh = plan.work_size = work_size(info.width, info.height)
+    ww, wh = plan.work_size = work_size(*info.display_size)  # crops are cut from the picture as players show it
+    if info.interlaced:
+        plan.error = ("is interlaced: its frames hold two fields (combing on motion) that would be poor ground "
+                      "truth; deinterlace it first (e.g. ffmpeg -vf bwdif=mode=send_frame) and list that file")
+        return plan
     if info.frames < 2 * HALF + 1:
         plan.error = f"has {info.frames} frames; an extraction needs 7 consecutive frames"
         return plan
     clean = clean_name(entry.name)
     seed = cfg.base_settings.seed
+    if info.rotation % 360:
+        plan.notes.append(f"shown turned by {info.rotation}° (display matrix): crops are cut from the upright "
+                          f"{ww}x{wh} picture")
+    if abs(info.pixel_aspect - 1) > 1e-3:
+        plan.notes.append(f"pixels are {info.pixel_aspect:.4g}:1 (anamorphic): frames are resampled to square "
+                          f"pixels, {info.width}x{info.height} → {ww}x{wh}")
+    if info.timestamps is not None:
+        plan.notes.append(f"variable frame rate ({info.frames} frames over {info.timestamps[-1]:.2f}s): windows "
+                          "are 7 consecutive frames in presentation order")
     for cat, weight in weights.items():
         dist = cfg.distribution(cat)
         fits = {f: w for f, w in dist.items() if FORMATS[f].width <= ww and FORMATS[f].height <= wh}
