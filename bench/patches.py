@@ -38,8 +38,9 @@ import numpy as np
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 FFMPEG = "/usr/bin/ffmpeg"
 DENSITY = 50  # source frames per extraction (3000 from a ~2-hour film at 25 fps ≈ 1 per 60)
-TONEMAP_VF = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0:peak={peak},"
-              "zscale=t=bt709:m=bt709:r=pc,format=gbrp")
+# the seed generator's HDR chain, exactly; ``format=rgb24`` is added only to read its pixels (as its PNGs store them)
+TONEMAP_VF = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=mobius,zscale=t=bt709:m=bt709,"
+              "format=yuv420p,scale=1920:1080:flags=lanczos")
 
 
 def scene_frame(t: int, width: int, height: int, tex: np.ndarray) -> np.ndarray:
@@ -123,7 +124,7 @@ def config_for(path: Path | str, frames: int, segments: int, density: int = DENS
 
     from vidray.patches.config import parse_patches_config
 
-    return parse_patches_config({"base_settings": {"frame_limit": max(1, frames // density), "min_file_size": 0,
+    return parse_patches_config({"base_settings": {"base_frame_limit": max(1, frames // density), "min_file_size": 0,
                                                    "segment_seconds": frames / 25 / segments},
                                  "videos": [{"name": PurePosixPath(str(path)).stem, "path": str(path),
                                              "categories": {"general": 1}}]})
@@ -235,11 +236,12 @@ def run_seed(cfg, out: Path) -> float:
     t0 = time.perf_counter()
     info = probe_video(entry.path)
     plan = plan_video(entry, info, cfg)
-    filters = []
-    if (info.width, info.height) != plan.work_size:
-        filters.append(f"scale={plan.work_size[0]}:{plan.work_size[1]}:flags=area")
-    if info.hdr:
-        filters.append(TONEMAP_VF.format(peak=10))
+    if info.hdr:  # the generator's own chain (it ends in its 1920x1080 Lanczos scale)
+        filters = [TONEMAP_VF]
+    elif (info.width, info.height) != plan.work_size:
+        filters = [f"scale={plan.work_size[0]}:{plan.work_size[1]}:flags=lanczos"]
+    else:
+        filters = []
     for e in plan.extractions:
         with tempfile.TemporaryDirectory() as tmp:
             start = (e["centre"] - 3) / info.fps
@@ -257,20 +259,28 @@ def run_seed(cfg, out: Path) -> float:
 
 
 def tonemap_difference(path: Path, transfer: str, frames: int = 8) -> float:
-    """Mean |vidray − ffmpeg zscale+tonemap| over the first frames of an HDR clip, 0–255 scale."""
+    """Mean |vidray's default HDR path − /usr/bin/ffmpeg running the seed generator's exact filter chain| over
+    the first frames of an HDR clip, 0–255 scale, on the 1920×1080 picture both produce."""
     from vidray.io.probe import probe_video
+    from vidray.patches.config import BaseSettings
     from vidray.patches.decode import SegmentDecoder, frame_to_array
+    from vidray.patches.extract import frame_peak_nits
+    from vidray.patches.plan import work_size
     from vidray.patches.tonemap import tonemap_to_bt709
 
-    info = probe_video(path)
+    info, bs = probe_video(path), BaseSettings()
     raw = subprocess.run([FFMPEG, "-v", "error", "-i", str(path), "-frames:v", str(frames), "-vf",
-                          TONEMAP_VF.format(peak=10), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                          TONEMAP_VF + ",format=rgb24", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
                          capture_output=True, check=True).stdout
-    ref = np.frombuffer(raw, np.uint8).reshape(-1, info.height, info.width, 3).astype(np.int16)
-    dec = SegmentDecoder(path, info.fps)
+    ref = np.frombuffer(raw, np.uint8).reshape(-1, 1080, 1920, 3).astype(np.int16)
+    size = work_size(*info.display_size)
+    assert size == (1920, 1080), f"compare on a 16:9 clip of at least 1080p, not {size}"
+    dec = SegmentDecoder(path, info.fps, first_pts=info.first_pts)
     mine = []
     for _, f in zip(range(len(ref)), dec.container.decode(dec.stream)):
-        mine.append(tonemap_to_bt709(frame_to_array(f, (info.width, info.height), transfer), transfer, "hable", 1000.0))
+        rgb16 = frame_to_array(f, size, transfer, dec.reformatter, info.rotation, bs.scale_filter)
+        mine.append(tonemap_to_bt709(rgb16, transfer, bs.tone_curve, bs.hdr_peak_nits or frame_peak_nits(f),
+                                     bs.tone_desat, bs.hlg_ootf))
     dec.close()
     return float(np.abs(np.stack(mine).astype(np.int16) - ref).mean())
 
@@ -401,7 +411,7 @@ def main() -> int:
         run_vidray(config_for(clips[0][1], DENSITY * 2, segments=2), out / "warmup", 2)
         for name, path, frames, hdr in clips:
             cfg = config_for(path, frames, segments=4)
-            n = cfg.base_settings.frame_limit
+            n = cfg.base_settings.base_frame_limit
             t_dec = decode_all(path, hdr)
             t1 = run_vidray(cfg, out / "w1", 1)
             ref = limit_reference(cfg, out / "w1")
@@ -426,7 +436,8 @@ def main() -> int:
         s3 = s3_row(film, args.frames_s3, bucket, out)
         mad = tonemap_difference(clips[2][1], "pq") if have_ffmpeg else None
         mad_hlg = tonemap_difference(hlg, "hlg") if have_ffmpeg else None
-        print("tone-map vs ffmpeg zscale+tonemap(hable, peak 1000 nits): " +
+        print("tone-map (vidray's default) vs /usr/bin/ffmpeg running the generator's chain (zscale, mobius, "
+              "yuv420p, 1920x1080 lanczos): " +
               (f"mean abs diff PQ {mad:.2f} / 255, HLG {mad_hlg:.2f} / 255" if mad is not None
                else "skipped (no /usr/bin/ffmpeg)"))
     finally:

@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from vidray.patches.config import BaseSettings, PatchesConfig, VideoEntry
+from vidray.patches.estimate import sparse_decoded  # the model `vidray patches --dry-run` uses too
 from vidray.patches.plan import HALF, VideoInfo, plan_segments, plan_video
 
 
@@ -39,17 +40,6 @@ def synthetic_films(n: int, seed: int = 0) -> list[tuple[VideoEntry, VideoInfo]]
     return films
 
 
-def sparse_decoded(centres: list[int], gop: int) -> int:
-    """Frames decoded for windows at ``centres`` when each is decoded from its GOP's keyframe to its end."""
-    total, reach = 0, -1
-    for c in centres:
-        a, b = max(c - HALF - (c - HALF) % gop, reach + 1), c + HALF
-        if b > reach:
-            total += b - a + 1
-            reach = b
-    return total
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--films", type=int, default=530)
@@ -66,7 +56,7 @@ def main() -> None:
     args = p.parse_args()
 
     films = synthetic_films(args.films)
-    cfg = PatchesConfig(BaseSettings(frame_limit=args.frame_limit, segment_seconds=args.segment_seconds),
+    cfg = PatchesConfig(BaseSettings(base_frame_limit=args.frame_limit, segment_seconds=args.segment_seconds),
                         tuple(e for e, _ in films))
     start = time.perf_counter()
     tasks, extractions, video_hours, seed_decoded = [], 0, 0.0, 0

@@ -55,7 +55,7 @@ def test_unusable_output_dir_is_one_clear_error(ray_local, tmp_path, capsys, mni
     code = main(["synth", "moving-mnist", str(tmp_path / "f" / "out"), "--num-sequences", "2",
                  "--mnist-dir", mnist_dir])
     err = capsys.readouterr().err
-    assert code == 1 and "cannot create the output directory" in err and "Traceback" not in err
+    assert code == 2 and "cannot create the output directory" in err and "Traceback" not in err
 
 
 def test_cli_run_with_config_file_and_flag_override(ray_local, tmp_path, capsys, mnist_dir):

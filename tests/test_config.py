@@ -119,7 +119,7 @@ def test_bounds_of_the_real_configs_and_their_cross_field_checks(tmp_path):
         from_dict(MovingMNISTConfig, {"image_size": 20})
     with pytest.raises(ConfigError, match="png_compression must be in 0..9, got 10"):
         from_dict(BaseSettings, {"png_compression": 10})
-    assert from_dict(BaseSettings, {"workers": None}).workers is None
+    assert from_dict(BaseSettings, {"max_workers": None}).max_workers is None
     with pytest.raises(ConfigError, match=r"val_fraction must be in \[0, 1\), got 1.0"):
         from_dict(TrainConfig, {"data": "x", "val_fraction": 1.0})
     with pytest.raises(ConfigError) as err:

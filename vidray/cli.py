@@ -11,7 +11,7 @@ import sys
 
 from vidray import __version__
 from vidray.cli_flags import OneLineParser
-from vidray.errors import ConfigError, VidrayError
+from vidray.errors import ConfigError, VidrayError, os_failure
 
 log = logging.getLogger("vidray")
 
@@ -54,6 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             log.exception("traceback (-v)")
         print(f"{args.prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:  # the machine failed where no stage wrapped it (disk full, permissions)
+        if args.verbose:
+            log.exception("traceback (-v)")
+        print(f"{args.prog}: error: {os_failure(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("vidray: interrupted; rerun the same command to resume", file=sys.stderr)

@@ -75,3 +75,6 @@ def quiet_ray_data(show_progress_bars: bool = False) -> None:
     logging.getLogger("ray.data").setLevel(logging.INFO if show_progress_bars else logging.WARNING)
     # its one-off "Progress bars disabled" warning is about the setting made just above
     logging.getLogger("ray.data._internal.progress").setLevel(logging.INFO if show_progress_bars else logging.ERROR)
+    # a failed task is re-raised to vidray, which reports it in one line (with the traceback under -v)
+    for name in ("ray.data.exceptions", "ray.data._internal.execution.streaming_executor_state"):
+        logging.getLogger(name).setLevel(logging.INFO if show_progress_bars else logging.CRITICAL)

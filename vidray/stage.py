@@ -134,11 +134,45 @@ def stream(items: list[dict], stages: list[Stage], scale: Scale = Scale(), *, ro
         ds = ray.data.from_items(items, override_num_blocks=blocks)
         for stage in stages:
             ds = ds.map_batches(stage.fn, **stage.map_options(scale))
-        yield from ds.iter_batches(batch_size=None, batch_format="numpy")
+        try:
+            yield from ds.iter_batches(batch_size=None, batch_format="numpy")
+        except Exception as exc:
+            cause = worker_failure(exc)
+            if cause is None:
+                raise
+            raise cause from exc
     finally:
         ctx.execution_options.preserve_order = previous
         if asked:
             ask_autoscaler([])  # withdraw the request: idle nodes may go again
+
+
+def worker_failure(exc: BaseException):
+    """The one-line error inside a failed Ray task (Ray Data wraps it in UserCodeException / RayTaskError):
+    a :class:`VidrayError` as raised, or an OS failure (disk full, permissions, read-only) as
+    :class:`EnvironmentFailure`; None when it is neither (then the traceback is the right report)."""
+    import errno
+
+    from vidray.errors import VidrayError, os_failure
+
+    seen, todo = set(), [exc]
+    while todo:
+        e = todo.pop(0)
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        original = getattr(e, "cause", None)  # RayTaskError keeps the worker's exception here
+        if isinstance(original, BaseException):
+            todo.insert(0, original)
+        if isinstance(e, VidrayError) and type(e).__module__.startswith("vidray"):
+            return e
+        if isinstance(e, OSError) and type(e) is not OSError and e.errno is None:
+            pass  # a RayTaskError(OSError) shell: its cause says more
+        elif isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM,
+                                                     errno.EROFS):
+            return os_failure(e)
+        todo += [e.__cause__, e.__context__]
+    return None
 
 
 def demand(stages: list[Stage], scale: Scale, blocks: int, capacity: dict[str, float] | None = None) -> list[dict]:

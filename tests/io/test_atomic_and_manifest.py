@@ -38,6 +38,9 @@ def test_manifest_appends_once_and_ignores_a_torn_line(tmp_path):
     again = Manifest(path)
     assert set(again.records) == {"a", "b", "c"}
     assert path.read_text().count('"a"') == 1
+    again.append([{"key": "d"}, {"key": "e"}])  # the first record after the torn line is not lost
+    assert set(Manifest(path).records) == {"a", "b", "c", "d", "e"}
+    assert path.read_text().endswith('{"key": "e"}\n') and path.read_text().count("\n") == 5
 
 
 def test_output_dir_resumes_same_run_and_refuses_others(tmp_path):

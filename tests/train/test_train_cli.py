@@ -35,5 +35,5 @@ def test_bad_arguments_are_one_line_exit_2(argv, needle, capsys):
 
 
 def test_evaluate_refuses_a_folder_that_is_not_a_checkpoint(tmp_path, capsys):
-    assert main(["evaluate", str(tmp_path)]) == 1
+    assert main(["evaluate", str(tmp_path)]) == 2
     assert "not a vidray training checkpoint" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from pathlib import Path
 
 from vidray.cli_flags import (
@@ -106,6 +107,10 @@ def run_embed_command(args) -> int:
         print(f"  failed: {name}: {reason}")
     if summary.errors:
         print(f"  (listed in {storage.join(summary.output, 'errors.json')}; rerun to retry them)")
+    if summary.errors and not summary.embedded and not summary.reused:
+        print(f"{args.prog}: error: every one of the {len(summary.errors)} videos failed (reasons above); "
+              "check the video list", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -25,14 +25,16 @@ class Manifest:
         self.path = local if local is not None else str(path)
         self.records: dict[str, dict] = {}
         self._groups = 0
+        self._torn_at: int | None = None  # where a killed writer's torn last line starts (local file)
         if local is None:
             parts = storage.list_files(self.path + ".parts")
             self._groups = len(parts)
             for part in parts:
                 for record in _parse(storage.read_bytes(part).decode("utf-8")):
-                    self.records.setdefault(record["key"], record)
+                    self.records[record["key"]] = record  # in group order: a retried item's last record wins
         elif self.path.exists():
-            for record in _read_records(self.path):
+            records, self._torn_at = _read_records(self.path)
+            for record in records:
                 self.records[record["key"]] = record
 
     def __contains__(self, key: str) -> bool:
@@ -56,6 +58,10 @@ class Manifest:
                 self.records[r["key"]] = r
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._torn_at is not None:  # cut the torn line first, so the next record starts a line of its own
+            with open(self.path, "r+b") as f:
+                f.truncate(self._torn_at)
+            self._torn_at = None
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -77,8 +83,9 @@ def _parse(text: str) -> list[dict]:
     return out
 
 
-def _read_records(path: Path) -> list[dict]:
-    """Records of the local JSONL file; a torn last line (a killed writer) is simply not done."""
-    text = path.read_text(encoding="utf-8")
-    whole = text[:text.rfind("\n") + 1]  # up to the last complete line
-    return _parse(whole)
+def _read_records(path: Path) -> tuple[list[dict], int | None]:
+    """Records of the local JSONL file, and where a torn last line (a killed writer) starts, if any: that
+    item is simply not done (reading never writes; the next append cuts the line off)."""
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1  # up to the last complete line
+    return _parse(data[:end].decode("utf-8", errors="replace")), (end if end < len(data) else None)

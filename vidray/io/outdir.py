@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 from vidray import __version__
-from vidray.errors import OutputError, VidrayError
+from vidray.errors import OutputError, VidrayError, os_failure
 from vidray.io import storage
 
 META_DIR = ".vidray"
@@ -32,8 +32,10 @@ class OutputDir:
                 raise OutputError(self.root, "output path exists and is not a directory")
             try:
                 local.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
+            except (NotADirectoryError, FileExistsError) as exc:
                 raise OutputError(self.root, f"cannot create the output directory: {exc.strerror or exc}") from exc
+            except OSError as exc:
+                raise os_failure(exc, self.root) from exc
         previous = self._read_previous()
         if previous is not None and (previous.get("job") != job or previous.get("config") != config):
             if not overwrite:
@@ -62,7 +64,7 @@ class OutputDir:
         try:
             storage.write_json(self.run_file, record)
         except OSError as exc:
-            raise OutputError(self.root, f"output directory is not writable: {exc.strerror or exc}") from exc
+            raise os_failure(exc, self.root) from exc
 
     def mark_complete(self) -> None:
         """Record that every output of the run exists."""

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
-from vidray.errors import ConfigError, InputError, OutputError, VidrayError
+from vidray.errors import ConfigError, EnvironmentFailure, InputError, VidrayError, os_failure
 
 if TYPE_CHECKING:
     import pyarrow.fs
@@ -81,7 +81,7 @@ def write_bytes(location, data: bytes, fsync: bool = True) -> None:
         with fs.open_output_stream(path) as f:  # S3: the object appears only when the upload completes
             f.write(data)
     except OSError as exc:
-        raise OutputError(location, f"cannot be written: {_reason(exc)}") from exc
+        raise storage_error(location, exc, fs) from exc
 
 
 def exists(location) -> bool:
@@ -123,7 +123,7 @@ class PendingFile:
             with open(self.tmp, "rb") as src, fs.open_output_stream(target) as dst:
                 shutil.copyfileobj(src, dst, 8 << 20)
         except OSError as exc:
-            raise OutputError(self.location, f"cannot be written: {_reason(exc)}") from exc
+            raise storage_error(self.location, exc, fs) from exc
         finally:
             self.tmp.unlink(missing_ok=True)
         return str(self.location)
@@ -423,7 +423,7 @@ def endpoint_of(fs) -> str:
 
 def storage_error(location, exc: OSError, fs=None, flag: str | None = None) -> VidrayError:
     """The one-line error for an OSError met at ``location``: :class:`StorageRefused` for credentials
-    or permissions, :class:`StorageUnreachable` for the network, else :class:`OutputError`."""
+    or permissions, :class:`StorageUnreachable` for the network, else :class:`EnvironmentFailure`."""
     text = str(exc)
     reason = _reason(exc)
     where = endpoint_of(fs) if fs is not None else env_summary()
@@ -438,7 +438,10 @@ def storage_error(location, exc: OSError, fs=None, flag: str | None = None) -> V
         key = os.environ.get("AWS_ACCESS_KEY_ID") or "the default credentials"
         return StorageRefused(location, f"access denied by {where} for {key} ({reason}); grant it list/read/write "
                                         "on this bucket or use other credentials", flag)
-    return OutputError(f"{flag} {location}" if flag else location, f"cannot be used: {reason}")
+    if getattr(exc, "errno", None):  # a local file system: disk full, permissions, read-only
+        return os_failure(exc, f"{flag} {location}" if flag else location)
+    return EnvironmentFailure(f"{flag} {location}" if flag else location,
+                              f"cannot be used: {reason}; rerun the same command once it is fixed: it resumes")
 
 
 def _probe_filesystem(fs):

@@ -27,17 +27,23 @@ def register(commands) -> None:
     p.add_argument("config", type=str, help="JSON/YAML with base_settings and videos")
     p.add_argument("--output", "-o", type=str, help="output directory (default: base_settings.output_base_dir)")
     p.add_argument("--seed", type=non_negative_int, help="random seed of the plan (base_settings.seed, 0)")
-    p.add_argument("--frame-limit", dest="frame_limit", type=positive_int,
-                   help="extractions per video at category weight 1 (base_settings.frame_limit)")
+    p.add_argument("--frame-limit", dest="base_frame_limit", type=positive_int,
+                   help="extractions per video at category weight 1 (base_settings.base_frame_limit)")
     p.add_argument("--overwrite", action="store_true", help="replace an output dir that holds a different run")
+    p.add_argument("--dry-run", dest="dry_run", action="store_true",
+                   help="print the plan (extractions per category and format, notes, work items, frames to decode, "
+                        "core-hours) from probing the headers only; decode nothing, write nothing")
+    p.add_argument("--retry-failed", dest="retry_failed", action="store_true",
+                   help="re-attempt the extractions the output's manifest records as failed")
     p.add_argument("--no-live", dest="live", action="store_false", help="no live view, only the summary line")
     add_ray_flags(p)
     p.set_defaults(handler=run_patches_command, prog=p.prog)
 
     m = commands.add_parser("monitor", help="follow a running patches job from another terminal",
                             description="Live view of OUT/.generator_status.json until the run ends.")
-    m.add_argument("status", nargs="?", type=Path, default=None,
-                   help="status file or the run's output directory (default: current directory)")
+    m.add_argument("status", nargs="?", type=str, default=None,
+                   help="status file or the run's output directory, local or a URI such as s3://bucket/out "
+                        "(default: current directory)")
     m.add_argument("--interval", type=float, default=1.0, help="seconds between reads (1)")
     m.add_argument("--once", action="store_true", help="print the current state once and exit")
     m.set_defaults(handler=run_monitor_command, prog=m.prog)
@@ -47,15 +53,19 @@ def run_patches_command(args) -> int:
     from vidray.patches.config import load_patches_config
     from vidray.patches.job import run_patches
 
-    cfg = load_patches_config(args.config, {"seed": args.seed, "frame_limit": args.frame_limit})
+    cfg = load_patches_config(args.config, {"seed": args.seed, "base_frame_limit": args.base_frame_limit})
     output = output_path(args.output, "--output") if args.output else None
     if output is None and cfg.base_settings.output_base_dir:
         output = output_path(cfg.base_settings.output_base_dir, "base_settings.output_base_dir")
+    if args.dry_run:
+        for line in dry_run_lines(cfg, output, args.retry_failed):
+            print(line)
+        return 0
     with ray_session_of(args):
         with live_view(args.live) as on_status:
             progress = progress_of(args, "patches", "extractions", bar=on_status is None)
             summary = run_patches(cfg, output, scale=scale_of(args), overwrite=args.overwrite, progress=progress,
-                                  on_status=on_status)
+                                  on_status=on_status, retry_failed=args.retry_failed)
     for name, reason in summary.video_errors.items():
         print(f"video failed: {name}: {reason}", file=sys.stderr)
     for note in summary.notes:
@@ -68,12 +78,33 @@ def run_patches_command(args) -> int:
     return 0
 
 
-def run_monitor_command(args) -> int:
-    from vidray.patches.monitor import follow
+def dry_run_lines(cfg, output, retry_failed: bool = False) -> list[str]:
+    """Plan ``cfg`` without Ray, decoding or writing; what the output already holds (its manifest, if it holds
+    this run) is left out, as a real run would."""
+    import json
 
-    data = follow(args.status, interval=args.interval, once=args.once)
-    p = data.get("progress", {})
-    print(f"monitor: {data.get('state')}: {p.get('ok', 0)} ok, {p.get('failed', 0)} failed of {p.get('total', 0)}")
+    from vidray.io import storage
+    from vidray.io.manifest import Manifest
+    from vidray.io.outdir import META_DIR
+    from vidray.patches.estimate import dry_run_report
+    from vidray.patches.job import plan_job
+    from vidray.patches.layout import MANIFEST_FILE
+
+    done, head = set(), []
+    run_file = storage.join(output, META_DIR, "run.json") if output else None
+    if run_file and storage.exists(run_file):
+        if json.loads(storage.read_bytes(run_file)).get("config") == cfg.identity():
+            records = Manifest(storage.join(output, MANIFEST_FILE)).records
+            done = {k for k, r in records.items() if r["status"] == "ok" or not retry_failed}
+        else:
+            head.append(f"note: {output} holds a different run: a real run refuses it (--overwrite replaces it)")
+    return dry_run_report(cfg, plan_job(cfg, done)) + head
+
+
+def run_monitor_command(args) -> int:
+    from vidray.patches.monitor import follow, summary_line
+
+    print(summary_line(follow(args.status, interval=args.interval, once=args.once)))
     return 0
 
 

@@ -12,30 +12,51 @@ from vidray.io import storage
 from vidray.io.names import clean_name
 from vidray.patches.formats import CATEGORY_FOLDERS, distribution_problems
 
-TONE_CURVES = ("hable", "mobius", "reinhard", "clip")
+TONE_CURVES = ("mobius", "hable", "reinhard", "clip")
+SCALE_FILTERS = ("lanczos", "area")
+HLG_OOTFS = ("per_channel", "luminance")
+# vidray's earlier names of the seed generator's settings, accepted and mapped at the door
+ALIASES = {"frame_limit": "base_frame_limit", "workers": "max_workers", "retry_attempts": "max_retry_attempts"}
 
 
 @dataclass(frozen=True)
 class BaseSettings:
-    """Run-wide settings. ``frame_limit`` = extractions per video at category weight 1."""
+    """Run-wide settings, named as the seed generator's ``base_settings`` (its users' configs run unchanged),
+    then vidray's own. ``base_frame_limit`` = extractions per video at category weight 1."""
 
-    frame_limit: int = bounded(3000, ge=1)
+    base_frame_limit: int = bounded(3000, ge=1)
+    max_workers: int | None = bounded(None, ge=1)
+    val_percent: float = bounded(0.0, ge=0, le=100)
     output_base_dir: str | None = None
     temp_dir: str | None = None  # accepted for seed configs; nothing goes through a temp dir
-    min_file_size: int = bounded(1024, ge=0)
-    retry_attempts: int = bounded(3, ge=0)
-    retry_skip_seconds: float = bounded(2.0, gt=0)
-    workers: int | None = bounded(None, ge=1)
+    min_file_size: int = bounded(10000, ge=0)
+    scene_diff_threshold: float = 45.0  # accepted for seed configs; unused there too (all cuts are kept)
+    max_retry_attempts: int = bounded(10, ge=0)
+    retry_skip_seconds: float = bounded(60.0, gt=0)
     seed: int = bounded(0, ge=0)
     segment_seconds: float = bounded(30.0, gt=0)
-    tone_curve: str = bounded("hable", choices=TONE_CURVES)
-    hdr_peak_nits: float = bounded(1000.0, gt=100)
+    tone_curve: str = bounded("mobius", choices=TONE_CURVES)
+    tone_desat: float = bounded(2.0, ge=0)
+    hdr_peak_nits: float | None = bounded(None, gt=100, note="(null: the film's MaxCLL, else its mastering "
+                                                             "display's peak, else 1000, as FFmpeg's tonemap)")
+    hlg_ootf: str = bounded("per_channel", choices=HLG_OOTFS)
+    scale_filter: str = bounded("lanczos", choices=SCALE_FILTERS)
     png_compression: int = bounded(1, ge=0, le=9)
     format_distribution: dict = field(default_factory=dict)
+
+    def unused_notes(self) -> list[str]:
+        """What the run says about the generator's settings it accepts but does not act on."""
+        return [f"val_percent {self.val_percent:g}: no validation split (Val/GT and Val/LR left empty, as the "
+                "generator)",
+                f"scene_diff_threshold {self.scene_diff_threshold:g}: accepted and unused (as in the generator: "
+                "windows across scene cuts are kept)"]
 
     def problems(self) -> list[str]:
         """Problems of the format mix, which is checked against the crop-format registry."""
         p = []
+        if self.val_percent > 0:
+            p.append(f"val_percent {self.val_percent:g}: a validation split is not implemented; set 0 (Val/GT and "
+                     "Val/LR are created empty for hand-picked images, as the generator does)")
         for cat, dist in self.format_distribution.items():
             if cat not in CATEGORY_FOLDERS:
                 p.append(f"format_distribution: unknown category {cat!r} (known: {', '.join(CATEGORY_FOLDERS)})")
@@ -69,7 +90,8 @@ class VideoEntry:
         return p
 
     def weights(self) -> dict[str, float]:
-        """Category weights, scaled down so they sum to at most 1; zero weights dropped."""
+        """Category weights, scaled down so they sum to at most 1 (the generator's "normalised"); zero weights
+        dropped. Below 1 they stand as given: extractions = base_frame_limit × sum of weights."""
         w = {c: float(v) for c, v in self.categories.items() if float(v) > 0}
         total = sum(w.values())
         return {c: v / total for c, v in w.items()} if total > 1 else w
@@ -89,23 +111,40 @@ class PatchesConfig:
         return dict(self.base_settings.format_distribution.get(category) or CATEGORY_DISTRIBUTIONS[category])
 
     def identity(self) -> dict:
-        """What makes two runs the same output (worker count and paths of the run excluded)."""
+        """What makes two runs the same output (worker count, paths and unused settings excluded; aliases are
+        mapped at the door, so both spellings of a run are the same run)."""
         base = dataclasses.asdict(self.base_settings)
-        for k in ("workers", "output_base_dir", "temp_dir"):
+        for k in ("max_workers", "output_base_dir", "temp_dir", "scene_diff_threshold"):
             base.pop(k)
         return {"base_settings": base, "videos": [dataclasses.asdict(v) for v in self.videos]}
 
 
-def _build(cls, raw: dict, label: str, problems: list[str]):
+def _build(cls, raw: dict, label: str, problems: list[str], aliases: dict | None = None):
     """``from_dict`` that reports unknown keys *and* the problems of the known ones."""
     known = {f.name for f in dataclasses.fields(cls)}
+    also = f"; also accepted: {', '.join(f'{a} (= {c})' for a, c in aliases.items())}" if aliases else ""
     unknown = [k for k in raw if k not in known]
-    problems += [f"{label}: unknown setting {k!r} (known: {', '.join(sorted(known))})" for k in unknown]
+    problems += [f"{label}: unknown setting {k!r} (known: {', '.join(sorted(known))}{also})" for k in unknown]
     try:
         return from_dict(cls, {k: v for k, v in raw.items() if k in known}, source=label)
     except ConfigError as exc:
         problems += [f"{label}: {x}" for x in exc.problems]
         return None
+
+
+def canonical_settings(raw: dict, problems: list[str]) -> dict:
+    """``base_settings`` with vidray's old names mapped to the generator's (:data:`ALIASES`); a setting given
+    under both names is a problem."""
+    out = dict(raw)
+    for alias, name in ALIASES.items():
+        if alias in out:
+            value = out.pop(alias)
+            if name in out:
+                problems.append(f"base_settings: {alias!r} and {name!r} are the same setting; give it once "
+                                f"(as {name!r})")
+            else:
+                out[name] = value
+    return out
 
 
 def parse_patches_config(data: dict, source: str = "config", base_dir: str | os.PathLike | None = None,
@@ -114,7 +153,12 @@ def parse_patches_config(data: dict, source: str = "config", base_dir: str | os.
     problems: list[str] = []
     unknown = [k for k in data if k not in ("base_settings", "videos")]
     problems += [f"unknown top-level key {k!r} (known: base_settings, videos)" for k in unknown]
-    base = _build(BaseSettings, dict(data.get("base_settings") or {}), "base_settings", problems) or BaseSettings()
+    raw_base = data.get("base_settings") or {}
+    if not isinstance(raw_base, dict):
+        problems.append("base_settings: must be a mapping")
+        raw_base = {}
+    raw_base = canonical_settings(raw_base, problems)
+    base = _build(BaseSettings, raw_base, "base_settings", problems, ALIASES) or BaseSettings()
     raw_videos = data.get("videos")
     videos: list[VideoEntry] = []
     if not isinstance(raw_videos, list) or not raw_videos:
@@ -159,10 +203,15 @@ def _missing_films(raw_videos: list, base_dir) -> dict[str, str]:
 
 
 def load_patches_config(path: str | os.PathLike, overrides: dict | None = None) -> PatchesConfig:
-    """Read and validate a JSON/YAML config file; non-None ``overrides`` replace base settings."""
+    """Read and validate a JSON/YAML config file; non-None ``overrides`` (canonical names) replace base settings,
+    under either spelling."""
     data = read_config_file(path)
-    if overrides:
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if overrides and isinstance(data.get("base_settings") or {}, dict):
         base = dict(data.get("base_settings") or {})
-        base.update({k: v for k, v in overrides.items() if v is not None})
+        for name, value in overrides.items():
+            for alias in [a for a, c in ALIASES.items() if c == name]:
+                base.pop(alias, None)
+            base[name] = value
         data = {**data, "base_settings": base}
     return parse_patches_config(data, source=str(path), base_dir=storage.parent(path))

@@ -181,13 +181,15 @@ class SegmentDecoder:
 
 
 def frame_to_array(frame: av.VideoFrame, size: tuple[int, int], hdr: str | None,
-                   reformatter: VideoReformatter | None = None, rotation: int = 0) -> np.ndarray:
+                   reformatter: VideoReformatter | None = None, rotation: int = 0,
+                   scale_filter: str = "lanczos") -> np.ndarray:
     """Convert one frame on one thread to the work ``size`` (as shown: upright by ``rotation``, square
-    pixels; sources above 1920×1080 downscaled): RGB uint8 [H,W,3] for SDR, full-range bt2020 rgb48 uint16
-    [H,W,3] for HDR (tone-mapped later, crop only). Pass the same ``reformatter`` for every frame of a video
-    to reuse swscale's context."""
+    pixels; sources above 1920×1080 downscaled, by swscale's ``scale_filter``: ``lanczos`` as the seed
+    generator's ``scale=…:flags=lanczos``, or ``area``): RGB uint8 [H,W,3] for SDR, full-range bt2020 rgb48
+    uint16 [H,W,3] for HDR (tone-mapped later, crop only). Pass the same ``reformatter`` for every frame of a
+    video to reuse swscale's context."""
     w, h = size if rotation % 180 != 90 else size[::-1]  # the coded frame's orientation
-    kwargs = {"interpolation": "AREA"} if (w, h) != (frame.width, frame.height) else {}
+    kwargs = {"interpolation": scale_filter.upper()} if (w, h) != (frame.width, frame.height) else {}
     if hdr:
         kwargs.update(format="rgb48le", src_colorspace="bt2020")
     else:

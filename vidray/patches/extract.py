@@ -9,6 +9,7 @@ and at most the frames of the open windows are held.
 from __future__ import annotations
 
 import logging
+import struct
 from dataclasses import dataclass
 
 import av
@@ -21,7 +22,7 @@ from vidray.io.probe import Timeline
 from vidray.patches.crops import crop_window, make_patch_set
 from vidray.patches.decode import SegmentDecoder, frame_to_array
 from vidray.patches.plan import HALF
-from vidray.patches.tonemap import tonemap_to_bt709
+from vidray.patches.tonemap import signal_peak_nits, tonemap_to_bt709
 
 log = logging.getLogger("vidray.patches")
 
@@ -46,12 +47,30 @@ class _Window:
         return self.centre + HALF
 
 
-def build_outputs(frames, box, hdr: str | None, settings: dict) -> dict[str, bytes]:
+def frame_peak_nits(frame: av.VideoFrame) -> float:
+    """The HDR peak FFmpeg's tonemap would use for this frame: its MaxCLL side data, else its mastering
+    display's maximum luminance, else the default (see :func:`vidray.patches.tonemap.signal_peak_nits`)."""
+    max_cll = mastering = None
+    for sd in frame.side_data:
+        kind = str(sd.type).rsplit(".", 1)[-1]
+        data = bytes(sd)
+        if kind == "CONTENT_LIGHT_LEVEL" and len(data) >= 8:
+            max_cll = struct.unpack_from("<I", data)[0]
+        elif kind == "MASTERING_DISPLAY_METADATA" and len(data) >= 88:
+            # AVMasteringDisplayMetadata: 8 AVRationals (primaries, white point), min/max luminance, 2 flags
+            num, den, has_luminance = *struct.unpack_from("<ii", data, 72), struct.unpack_from("<i", data, 84)[0]
+            mastering = num / den if has_luminance and den > 0 else None
+    return signal_peak_nits(max_cll, mastering)
+
+
+def build_outputs(frames, box, hdr: str | None, settings: dict, peak_nits: float | None = None) -> dict[str, bytes]:
     """7 frames [H,W,3] (uint8, or uint16 bt2020 for HDR; an array or a list) → PNG bytes of GT, LR and
-    LR_7frames. Each frame is cropped before stacking, so only the crops are copied."""
+    LR_7frames. Each frame is cropped before stacking, so only the crops are copied. HDR peak:
+    ``settings["hdr_peak_nits"]``, else ``peak_nits`` (the centre frame's metadata), else the default."""
     crops = np.stack([crop_window(f[None], box)[0] for f in frames])
     if hdr:
-        crops = tonemap_to_bt709(crops, hdr, settings["tone_curve"], settings["hdr_peak_nits"])
+        crops = tonemap_to_bt709(crops, hdr, settings["tone_curve"], settings.get("hdr_peak_nits") or peak_nits,
+                                 settings.get("tone_desat", 2.0), settings.get("hlg_ootf", "per_channel"))
     arrays = make_patch_set(crops)
     return {kind: encode_png(a, settings["png_compression"]) for kind, a in arrays.items()}
 
@@ -79,7 +98,7 @@ def extract_segment(item: dict, settings: dict, root: str) -> list[dict]:
         records.append(rec)
 
     def retry_or_fail(w: _Window, reason: str) -> None:
-        if w.attempt < settings["retry_attempts"]:
+        if w.attempt < settings["max_retry_attempts"]:
             w.history += ((w.centre, reason),)
             w.attempt += 1
             w.centre += skip
@@ -95,6 +114,9 @@ def extract_segment(item: dict, settings: dict, root: str) -> list[dict]:
             record(w, "failed", exc.reason)
         return records
     buffer: dict[int, np.ndarray] = {}
+    peaks: dict[int, float] = {}  # HDR: each buffered frame's peak from its metadata (when not set in config)
+    scale_filter = settings.get("scale_filter", "lanczos")
+    frame_peaks = bool(hdr) and not settings.get("hdr_peak_nits")
 
     def next_wanted(i: int) -> int | None:  # the decoder skips every frame no pending window holds
         starts = [max(w.first, i) for w in pending if w.last >= i]
@@ -109,11 +131,13 @@ def extract_segment(item: dict, settings: dict, root: str) -> list[dict]:
             try:
                 for idx, frame in decoder.wanted_frames(start, next_wanted):
                     last = idx
-                    buffer[idx] = frame_to_array(frame, size, hdr, decoder.reformatter, rotation)
+                    buffer[idx] = frame_to_array(frame, size, hdr, decoder.reformatter, rotation, scale_filter)
+                    if frame_peaks:
+                        peaks[idx] = frame_peak_nits(frame)
                     for w in [w for w in pending if w.last <= idx]:
                         pending.remove(w)
                         try:
-                            _finish(w, buffer, hdr, settings, root, record)
+                            _finish(w, buffer, hdr, settings, root, record, peaks.get(w.centre))
                         except WindowRejected as exc:
                             retry_or_fail(w, str(exc))
                             restart |= w in pending and w.first <= decoder.position
@@ -122,6 +146,7 @@ def extract_segment(item: dict, settings: dict, root: str) -> list[dict]:
                     low = min(w.first for w in pending)
                     for k in [k for k in buffer if k < low]:
                         del buffer[k]
+                        peaks.pop(k, None)
             except (av.error.FFmpegError, ValueError) as exc:
                 near = last if last is not None else start
                 error = f"decode error near frame {near} ({exc.__class__.__name__}: {exc})"
@@ -145,11 +170,11 @@ def extract_segment(item: dict, settings: dict, root: str) -> list[dict]:
     return records
 
 
-def _finish(w: _Window, buffer: dict, hdr, settings: dict, root: str, record) -> None:
+def _finish(w: _Window, buffer: dict, hdr, settings: dict, root: str, record, peak_nits: float | None) -> None:
     missing = [i for i in range(w.first, w.last + 1) if i not in buffer]
     if missing:
         raise WindowRejected(f"frames {missing} missing (not decodable)")
-    pngs = build_outputs([buffer[i] for i in range(w.first, w.last + 1)], w.spec["box"], hdr, settings)
+    pngs = build_outputs([buffer[i] for i in range(w.first, w.last + 1)], w.spec["box"], hdr, settings, peak_nits)
     if len(pngs["GT"]) < settings["min_file_size"]:
         raise WindowRejected(f"GT PNG is {len(pngs['GT'])} bytes, below min_file_size {settings['min_file_size']}")
     for kind, data in pngs.items():

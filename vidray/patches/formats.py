@@ -45,13 +45,11 @@ register_format("large_720", 720, 720, "Patches_Large", "_large")
 register_format("xlarge_169", 1440, 810, "Patches_XLarge169", "_xl169")
 register_format("fullhd", 1920, 1080, "Patches_FullHD", "_fullhd")
 
-register_category("general", "Universal/Mastermodell/Learn",
-                  {"small_540": 0.35, "medium_169": 0.20, "large_720": 0.20, "xlarge_169": 0.15, "fullhd": 0.10})
-register_category("space", "Space/SpaceModel/Learn",
-                  {"small_540": 0.30, "medium_169": 0.15, "large_720": 0.30, "xlarge_169": 0.15, "fullhd": 0.10})
-register_category("toon", "Toon/ToonModel/Learn",
-                  {"small_540": 0.40, "medium_169": 0.25, "large_720": 0.20, "xlarge_169": 0.10, "fullhd": 0.05})
-
+# the seed generator's table (its users' training code expects this mix); a category leaves out formats it
+# does not list, and ``base_settings.format_distribution`` overrides a category for one run
+register_category("general", "Universal/Mastermodell/Learn", {"small_540": 0.45, "medium_169": 0.35, "large_720": 0.20})
+register_category("space", "Space/SpaceModel/Learn", {"small_540": 0.30, "xlarge_169": 0.45, "fullhd": 0.25})
+register_category("toon", "Toon/ToonModel/Learn", {"small_540": 0.65, "medium_169": 0.35})
 
 def distribution_problems(distribution: dict) -> list[str]:
     """Problems of a ``{format: weight}`` mapping (unknown formats, negative or all-zero weights)."""

@@ -17,7 +17,7 @@ import numpy as np
 from vidray.errors import ConfigError, InputError
 from vidray.io import storage
 from vidray.io.probe import probe_video
-from vidray.patches.config import BaseSettings, PatchesConfig
+from vidray.patches.config import BaseSettings, PatchesConfig, VideoEntry
 from vidray.patches.extract import extract_segment
 from vidray.patches.formats import CATEGORY_FOLDERS
 from vidray.patches.layout import MANIFEST_FILE, STATUS_FILE, create_tree
@@ -68,9 +68,10 @@ def task_settings(info: VideoInfo, plan: VideoPlan, bs: BaseSettings) -> dict:
     return {"video_info": {"path": info.path, "fps": info.fps, "hdr": info.hdr, "rotation": info.rotation,
                            "first_pts": info.first_pts,
                            "timestamps": None if info.timestamps is None else list(info.timestamps)},
-            "work_size": list(plan.work_size), "retry_attempts": bs.retry_attempts,
+            "work_size": list(plan.work_size), "max_retry_attempts": bs.max_retry_attempts,
             "retry_skip_seconds": bs.retry_skip_seconds, "min_file_size": bs.min_file_size,
-            "tone_curve": bs.tone_curve, "hdr_peak_nits": bs.hdr_peak_nits, "png_compression": bs.png_compression}
+            "tone_curve": bs.tone_curve, "tone_desat": bs.tone_desat, "hdr_peak_nits": bs.hdr_peak_nits,
+            "hlg_ootf": bs.hlg_ootf, "scale_filter": bs.scale_filter, "png_compression": bs.png_compression}
 
 
 def _probe_all(paths: list[str]) -> list:
@@ -83,42 +84,72 @@ def _probe_all(paths: list[str]) -> list:
         return list(pool.map(probe, paths))
 
 
+@dataclass
+class PlannedVideo:
+    """One config entry after probing and planning: its info and plan with the work items not yet done, or
+    ``probe_error`` (the file cannot be read as a video)."""
+
+    entry: VideoEntry
+    info: VideoInfo | None
+    plan: VideoPlan | None
+    items: list[dict] = field(default_factory=list)
+    probe_error: InputError | None = None
+
+
+def plan_job(cfg: PatchesConfig, done: set[str] = frozenset()) -> list[PlannedVideo]:
+    """Probe every video (headers and first frame, nothing else decoded) and plan it; ``done`` keys are left
+    out of the (video, segment) work items."""
+    out = []
+    for entry, info in zip(cfg.videos, _probe_all([v.path for v in cfg.videos])):
+        if isinstance(info, InputError):
+            out.append(PlannedVideo(entry, None, None, probe_error=info))
+            continue
+        plan = plan_video(entry, info, cfg)
+        items = [] if plan.error else plan_segments(plan, info, cfg.base_settings.segment_seconds, done=done)
+        out.append(PlannedVideo(entry, info, plan, items))
+    return out
+
+
 EXTRACT = Stage("extract", extract_batch, Resources(cpus=1), batch_size=1)  # one (video, segment) per call
 
 
 def run_patches(cfg: PatchesConfig, output=None, *, scale: Scale | None = None, overwrite: bool = False,
                 progress: Progress | None = None, on_status: Callable[[dict], None] | None = None,
-                after_records: Callable[[int], None] | None = None) -> PatchesSummary:
+                after_records: Callable[[int], None] | None = None, retry_failed: bool = False) -> PatchesSummary:
     """Extract every planned patch of ``cfg`` into ``output`` (default: ``output_base_dir``); resumes.
 
-    ``scale.workers`` (else ``base_settings.workers``) caps the extraction tasks; ``on_status(status_dict)``
-    is called as records arrive (live view); ``after_records(n_done_this_run)`` after each batch is
-    appended to the manifest (tests use it to simulate a crash).
+    ``scale.workers`` (else ``base_settings.max_workers``) caps the extraction tasks; ``retry_failed``
+    re-attempts the extractions the manifest records as failed (their new record replaces the old);
+    ``on_status(status_dict)`` is called as records arrive (live view); ``after_records(n_done_this_run)``
+    after each batch is appended to the manifest (tests use it to simulate a crash).
     """
     bs = cfg.base_settings
     output = output or bs.output_base_dir
     if not output:
         raise ConfigError("no output directory: pass --output or set base_settings.output_base_dir")
     scale = scale or Scale()
-    if scale.workers is None and bs.workers:
-        scale = dataclasses.replace(scale, workers=bs.workers)
+    if scale.workers is None and bs.max_workers:
+        scale = dataclasses.replace(scale, workers=bs.max_workers)
     run = JobRun("patches", output, cfg.identity(), overwrite=overwrite, record=MANIFEST_FILE, scale=scale,
                  progress=progress, unit="extractions",
                  owned=tuple(sorted({f.split("/")[0] for f in CATEGORY_FOLDERS.values()}))
                  + (STATUS_FILE, MANIFEST_FILE))
     root = run.root
-    summary = PatchesSummary(root)
-    status = PatchStatus(storage.join(root, STATUS_FILE), root)
+    summary = PatchesSummary(root, notes=bs.unused_notes())
+    status = PatchStatus(storage.join(root, STATUS_FILE), root, videos=[v.name for v in cfg.videos],
+                         workers=scale.workers)
 
     # plan: probe every video, plan its extractions, split them into (video, segment) tasks not yet done
+    recorded = run.record.records
+    done = {k for k, r in recorded.items() if r["status"] == "ok" or not retry_failed}
     tasks, categories, planned_keys = [], {}, set()
-    for entry, info in zip(cfg.videos, _probe_all([v.path for v in cfg.videos])):
-        if isinstance(info, InputError):
-            summary.video_errors[entry.name] = info.reason
-            status.plan_video(entry.name, [], [], f"{info.path}: {info.reason}")
+    for pv in plan_job(cfg, done):
+        entry, plan = pv.entry, pv.plan
+        if pv.probe_error is not None:
+            summary.video_errors[entry.name] = pv.probe_error.reason
+            status.plan_video(entry.name, [], [], f"{pv.probe_error.path}: {pv.probe_error.reason}")
             continue
-        plan = plan_video(entry, info, cfg)
-        status.plan_video(entry.name, plan.extractions, plan.notes, plan.error, info)
+        status.plan_video(entry.name, plan.extractions, plan.notes, plan.error, pv.info)
         summary.notes += [f"{entry.name}: {n}" for n in plan.notes]
         if plan.error:
             summary.video_errors[entry.name] = plan.error
@@ -126,13 +157,14 @@ def run_patches(cfg: PatchesConfig, output=None, *, scale: Scale | None = None, 
         for e in plan.extractions:
             categories.setdefault(e["category"], set()).add(e["format"])
             planned_keys.add(e["key"])
-        settings = task_settings(info, plan, bs)
-        for item in plan_segments(plan, info, bs.segment_seconds, done=set(run.record.records)):
-            tasks.append({"task": json.dumps({"item": item, "settings": settings})})
+        settings = task_settings(pv.info, plan, bs)
+        tasks += [{"task": json.dumps({"item": item, "settings": settings})} for item in pv.items]
     if isinstance(root, Path):  # the seed's folder tree, empty folders included (object stores have none)
         for cat, fmts in categories.items():
             create_tree(root, [cat], sorted(fmts))
-    for key, rec in run.record.records.items():
+    for key in [k for k in recorded if k not in done and k in planned_keys]:
+        del recorded[key]  # re-attempted: its new record is appended, and the manifest reader keeps the last
+    for key, rec in recorded.items():
         if key in planned_keys:
             status.add(rec, resumed=True)
     status.write("running", force=True)

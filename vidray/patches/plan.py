@@ -95,7 +95,7 @@ def plan_video(entry: VideoEntry, info: VideoInfo, cfg: PatchesConfig) -> VideoP
         if too_big:
             plan.notes.append(f"{cat}: formats {', '.join(too_big)} larger than the {ww}x{wh} frame skipped; "
                               f"their extractions moved to {', '.join(f for f, w in fits.items() if w > 0)}")
-        total = int(round(cfg.base_settings.frame_limit * weight))
+        total = int(round(cfg.base_settings.base_frame_limit * weight))
         counts = apportion(total, fits)
         rng = _rng(seed, clean, cat)
         fmts = [f for f, n in counts.items() for _ in range(n)]

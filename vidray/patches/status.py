@@ -1,5 +1,9 @@
 """The run's status file (``.generator_status.json``): progress, per-category images/target/disk use,
-per-video checkpoints, recent errors. Written atomically, at most every ``interval`` seconds."""
+per-video checkpoints, recent errors. Written atomically, at most every ``interval`` seconds.
+
+It carries the seed generator's keys (``version``, ``status``, ``workers``, ``progress.{total_videos,
+completed_videos, current_video_index}``, ``category_stats``, ``video_checkpoints``), derived from vidray's
+own at each write, so a monitor written for the generator reads it too."""
 
 from __future__ import annotations
 
@@ -11,6 +15,12 @@ from vidray.io import storage
 from vidray.patches.formats import CATEGORY_FOLDERS
 
 MAX_ERRORS = 200
+GENERATOR_VERSION = "2.0"  # the seed generator's status-file version whose keys this file carries
+GENERATOR_STATUS = {"planning": "running", "running": "running", "complete": "completed",
+                    "complete_with_errors": "completed", "interrupted": "interrupted"}
+CHECKPOINT_STATUS = {"pending": "pending", "running": "in_progress", "done": "completed", "failed": "failed",
+                     "skipped": "skipped"}
+FINISHED = ("done", "failed", "skipped")
 
 
 def _now() -> str:
@@ -20,14 +30,20 @@ def _now() -> str:
 class PatchStatus:
     """Accumulates records (from the manifest and from workers) and writes the status JSON."""
 
-    def __init__(self, path: Path, output: Path, interval: float = 0.5):
+    def __init__(self, path: Path, output: Path, interval: float = 0.5, videos: list[str] = (),
+                 workers: int | None = None):
+        """``videos``: the config's video names in order (their position is the generator's checkpoint index);
+        ``workers``: the cap on parallel tasks (None: as many as the cluster places)."""
         self.path, self.interval, self._last = path, interval, 0.0  # a local path or a URI
         self._t0 = time.monotonic()
         self._done_at_start = 0
-        self.data = {"state": "planning", "output": str(output), "started": _now(), "updated": _now(),
+        self._order = list(videos)
+        self.data = {"version": GENERATOR_VERSION, "status": "running", "workers": workers,
+                     "state": "planning", "output": str(output), "started": _now(), "updated": _now(),
                      "progress": {"total": 0, "done": 0, "ok": 0, "failed": 0, "percent": 0.0,
-                                  "rate_per_s": 0.0, "eta_s": None},
-                     "categories": {}, "videos": {}, "errors": []}
+                                  "rate_per_s": 0.0, "eta_s": None, "total_videos": len(self._order),
+                                  "completed_videos": 0, "current_video_index": 0},
+                     "categories": {}, "videos": {}, "errors": [], "category_stats": {}, "video_checkpoints": {}}
 
     def plan_video(self, name: str, planned: list[dict], notes: list[str], error: str | None, info=None) -> None:
         """Register a video's planned extractions (per category targets) or its failure."""
@@ -35,6 +51,9 @@ class PatchStatus:
                                                    "checkpoint_frame": None, "checkpoint_time": None,
                                                    "notes": [], "error": None})
         v["planned"], v["notes"], v["error"] = len(planned), list(notes), error
+        v["categories"] = sorted({e["category"] for e in planned})
+        if name not in self._order:
+            self._order.append(name)
         if info is not None:
             v["source"] = {"width": info.width, "height": info.height, "frames": info.frames,
                            "fps": round(info.fps, 3), "hdr": info.hdr, "codec": info.codec}
@@ -95,4 +114,25 @@ class PatchStatus:
         p["eta_s"] = round((p["total"] - p["done"]) / p["rate_per_s"], 1) if p["rate_per_s"] > 0 else None
         self.data["updated"] = _now()
         self.data["elapsed_s"] = round(elapsed, 1)
+        self._generator_keys()
         storage.write_json(self.path, self.data)
+
+    def _generator_keys(self) -> None:
+        """Derive the seed generator's keys from vidray's (one source of truth: the counts above)."""
+        d, videos = self.data, self.data["videos"]
+        d["status"] = GENERATOR_STATUS.get(d["state"], d["state"])
+        order = [n for n in self._order if n in videos]
+        finished = [i for i, n in enumerate(order) if videos[n]["state"] in FINISHED]
+        d["progress"].update(total_videos=len(order), completed_videos=len(finished),
+                             current_video_index=next((i for i in range(len(order)) if i not in set(finished)),
+                                                      len(order)))
+        d["category_stats"] = {
+            cat: {"videos_processed": sum(videos[n]["state"] == "done" and cat in videos[n].get("categories", ())
+                                          for n in order),
+                  "images_created": c["created"], "target": c["target"],
+                  "disk_usage_gb": round(c["bytes"] / 2**30, 3)}
+            for cat, c in d["categories"].items()}
+        d["video_checkpoints"] = {
+            str(i): {"status": CHECKPOINT_STATUS.get(videos[n]["state"], videos[n]["state"]),
+                     "last_frame_idx": videos[n]["checkpoint_frame"], "extractions_done": videos[n]["ok"]}
+            for i, n in enumerate(order)}

@@ -1,6 +1,7 @@
-"""HDR (PQ / HLG, bt2020) → SDR bt709 in numpy, following the chain of FFmpeg's
-``zscale=t=linear:npl=100, zscale=p=bt709, tonemap=hable:desat=0:peak=P, zscale=t=bt709``
-(peak P = ``peak_nits`` / 100)."""
+"""HDR (PQ / HLG, bt2020) → SDR bt709 in numpy, following the seed generator's FFmpeg chain
+``zscale=t=linear:npl=100, zscale=p=bt709, tonemap=tonemap=mobius, zscale=t=bt709:m=bt709`` (FFmpeg's
+defaults: Mobius param 0.3, desat 2.0, peak = the film's MaxCLL, else its mastering display's peak, else
+1000 nits — what ``tonemap`` assumes for untagged input once ``zscale`` has made it linear)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import numpy as np
 REFERENCE_WHITE = 100.0  # nits that map to linear 1.0 (zscale npl=100)
 BT2020_LUMA = (0.2627, 0.6780, 0.0593)  # R, G, B weights of luminance Y in bt2020
 HLG_DISPLAY_NITS, HLG_GAMMA = 1000.0, 1.2  # the BT.2100 OOTF's nominal display
+DEFAULT_PEAK_NITS = 1000.0  # FFmpeg's tonemap on linear input without light-level metadata (peak 10 × 100 nits)
+MOBIUS_PARAM = 0.3  # FFmpeg's default ``param`` for mobius
 # linear-light bt2020 → bt709 primaries (ITU-R BT.2087)
 BT2020_TO_BT709 = np.array([[1.660491, -0.587641, -0.072850],
                             [-0.124550, 1.132900, -0.008349],
@@ -72,19 +75,29 @@ def hable(x: np.ndarray) -> np.ndarray:
 
 
 def tone_curve(sig: np.ndarray, curve: str, peak: float) -> np.ndarray:
-    """Map signal peak (max of R,G,B, linear, 1 = SDR white) to [0,1] with ``curve``."""
+    """Map signal peak (max of R,G,B, linear, 1 = SDR white) to [0,1] with ``curve`` (FFmpeg's formulas)."""
     if curve == "hable":
         return hable(sig) / hable(np.float32(peak))
     if curve == "mobius":
-        j = 0.3  # FFmpeg's default param
+        j = np.float32(MOBIUS_PARAM)
         a = -j * j * (peak - 1) / (j * j - 2 * j + peak)
         b = (j * j - 2 * j * peak + peak) / max(peak - 1, 1e-6)
-        return np.where(sig <= j, sig, (b * b + 2 * b * j + j * j) / (b - a) * (sig + a) / (sig + b))
+        return np.where(sig <= j, sig, np.float32((b * b + 2 * b * j + j * j) / (b - a)) * (sig + np.float32(a))
+                        / (sig + np.float32(b)))
     if curve == "reinhard":
         return sig / (sig + 1) * (peak + 1) / peak
     if curve == "clip":
         return np.clip(sig, 0, 1)
     raise ValueError(f"unknown tone curve {curve!r}")
+
+
+def signal_peak_nits(max_cll: float | None = None, mastering_max_nits: float | None = None) -> float:
+    """The peak FFmpeg's tonemap assumes (``ff_determine_signal_peak``): MaxCLL, else the mastering display's
+    maximum luminance, else :data:`DEFAULT_PEAK_NITS`."""
+    for nits in (max_cll, mastering_max_nits):
+        if nits and nits > 0:
+            return float(nits)
+    return DEFAULT_PEAK_NITS
 
 
 def bt1886_inverse_eotf(x: np.ndarray) -> np.ndarray:
@@ -111,25 +124,37 @@ def _encode8(x: np.ndarray) -> np.ndarray:
 CHUNK = 1 << 16  # pixels per pass: planar float32 chunks stay in cache
 
 
-def tonemap_to_bt709(rgb16: np.ndarray, transfer: str, curve: str = "hable", peak_nits: float = 1000.0) -> np.ndarray:
+def tonemap_to_bt709(rgb16: np.ndarray, transfer: str, curve: str = "mobius", peak_nits: float | None = None,
+                     desat: float = 2.0, hlg_ootf: str = "per_channel") -> np.ndarray:
     """bt2020 PQ/HLG RGB uint16 [...,3] (full range) → SDR bt709 RGB uint8 [...,3].
 
+    ``peak_nits`` None = :data:`DEFAULT_PEAK_NITS` (see :func:`signal_peak_nits`); ``desat`` as FFmpeg's
+    tonemap (light above ``desat`` × 100 nits is pulled towards its luminance, weighed with bt2020's
+    coefficients as the frame is still tagged bt2020 there); ``hlg_ootf``: ``per_channel`` = the BT.2100
+    OOTF on each of R, G, B as zimg applies it, ``luminance`` = on the luminance Ys as BT.2100 writes it.
     Works in cache-sized chunks, one plane per channel (numpy reductions over a length-3 axis and
     float powers are what made the straightforward version slow)."""
     lut = linear_lut(transfer)
     src = np.ascontiguousarray(rgb16).reshape(-1, 3)
     out = np.empty(src.shape, np.uint8)
-    peak = np.float32(peak_nits / REFERENCE_WHITE)
+    peak = np.float32((peak_nits or DEFAULT_PEAK_NITS) / REFERENCE_WHITE)
     m = BT2020_TO_BT709
+    kr, kg, kb = (np.float32(k) for k in BT2020_LUMA)
+    hlg_scale = np.float32(HLG_DISPLAY_NITS / REFERENCE_WHITE)
     for s in range(0, len(src), CHUNK):
         block = src[s:s + CHUNK]
         r, g, b = (lut[block[:, k]] for k in range(3))
-        if transfer == "hlg":  # display light via the bt2100 OOTF on luminance
-            kr, kg, kb = (np.float32(k) for k in BT2020_LUMA)
+        if transfer == "hlg" and hlg_ootf == "luminance":  # display light via the bt2100 OOTF on luminance
             ys = np.maximum(r * kr + g * kg + b * kb, np.float32(1e-6))
-            gain = np.float32(HLG_DISPLAY_NITS / REFERENCE_WHITE) * np.power(ys, np.float32(HLG_GAMMA - 1))
+            gain = hlg_scale * np.power(ys, np.float32(HLG_GAMMA - 1))
             r, g, b = r * gain, g * gain, b * gain
+        elif transfer == "hlg":  # zimg: E^1.2 per channel
+            r, g, b = (hlg_scale * np.power(c, np.float32(HLG_GAMMA)) for c in (r, g, b))
         planes = [r * m[k, 0] + g * m[k, 1] + b * m[k, 2] for k in range(3)]
+        if desat > 0:
+            luma = planes[0] * kr + planes[1] * kg + planes[2] * kb
+            over = np.maximum(luma - np.float32(desat), np.float32(1e-6)) / np.maximum(luma, np.float32(1e-6))
+            planes = [p + (luma - p) * over for p in planes]
         sig = np.maximum(np.maximum(np.maximum(planes[0], planes[1]), planes[2]), np.float32(1e-6))
         scale = tone_curve(sig, curve, peak) / sig
         for k in range(3):
