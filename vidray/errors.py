@@ -76,14 +76,18 @@ class EnvironmentFailure(VidrayError):
 def os_failure(exc: OSError, what=None) -> "EnvironmentFailure":
     """One line for an OS error met while writing: what failed, why, and that a rerun resumes."""
     import errno
+    import os
+    import re
 
+    code = exc.errno
+    if code is None:  # HDF5 and others put the errno in the message only
+        match = re.search(r"errno = (\d+)", str(exc))
+        code = int(match.group(1)) if match else None
     where = what or _file_of(exc) or "output"
     advice = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space or raise the quota",
               errno.EACCES: "fix the permissions", errno.EPERM: "fix the permissions",
-              errno.EROFS: "use a writable location"}.get(exc.errno, "fix the cause")
-    import os
-
-    reason = os.strerror(exc.errno) if exc.errno else str(exc).splitlines()[0]
+              errno.EROFS: "use a writable location"}.get(code, "fix the cause")
+    reason = os.strerror(code) if code else str(exc).splitlines()[0]
     return EnvironmentFailure(where, f"{reason}; {advice} and rerun the same command: it resumes "
                                      "where this run stopped")
 

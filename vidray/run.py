@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from vidray.errors import EnvironmentFailure
 from vidray.io import storage
 from vidray.io.atomic import remove_stale_parts
 from vidray.io.manifest import Manifest
@@ -44,8 +45,18 @@ class JobRun:
         return time.perf_counter() - self._t0
 
     def stream(self, items: list[dict], stages: list[Stage], **options) -> Iterator[dict]:
-        """Run ``items`` through ``stages`` with this run's scale (see :func:`vidray.stage.stream`)."""
-        return stream(items, stages, self.scale, **options)
+        """Run ``items`` through ``stages`` with this run's scale (see :func:`vidray.stage.stream`); a worker's
+        OS failure that does not say which file is reported against this run's output."""
+        try:
+            yield from stream(items, stages, self.scale, **options)
+        except EnvironmentFailure as exc:
+            if exc.what != "output":
+                raise
+            raise EnvironmentFailure(self.root, exc.reason) from exc
+
+    def release(self) -> None:
+        """Give up the output's lease without marking anything (a run that found nothing to do)."""
+        self.out.lease.release()
 
     def finish(self) -> None:
         """Record that every output exists and print the last progress line."""

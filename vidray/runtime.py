@@ -51,14 +51,27 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, dashboa
         return
     address = address or os.environ.get("RAY_ADDRESS")
     level = logging.INFO if verbose else logging.WARNING
-    if address and address != "local":
-        log.info("connecting to Ray cluster at %s", address)
-        ray.init(address=address, logging_level=level)
-    else:
-        log.info("starting local Ray (temp dir %s)", ray_temp_dir())
-        port = dashboard_port(dashboard_host) if dashboard else None
-        ray.init(num_cpus=num_cpus, include_dashboard=dashboard, dashboard_host=dashboard_host, dashboard_port=port,
-                 _temp_dir=ray_temp_dir(), logging_level=level)
+    try:
+        if address and address != "local":
+            log.info("connecting to Ray cluster at %s", address)
+            ray.init(address=address, logging_level=level)
+        else:
+            log.info("starting local Ray (temp dir %s)", ray_temp_dir())
+            port = dashboard_port(dashboard_host) if dashboard else None
+            ray.init(num_cpus=num_cpus, include_dashboard=dashboard, dashboard_host=dashboard_host,
+                     dashboard_port=port, _temp_dir=ray_temp_dir(), logging_level=level)
+    except (ConnectionError, TimeoutError, RuntimeError, OSError) as exc:  # start-up / connection, not the job
+        from vidray.errors import EnvironmentFailure
+
+        if ray.is_initialized():
+            ray.shutdown()
+        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:300]
+        if address and address != "local":
+            raise EnvironmentFailure(f"--address {address}", f"cannot connect to the Ray cluster ({first}); check "
+                                     "that its head is up and reachable, then rerun: the job resumes") from exc
+        raise EnvironmentFailure("local Ray", f"could not start ({first}); the machine may be short of memory or "
+                                 "CPU right now: rerun the same command (it resumes), or use a cluster with "
+                                 "--address") from exc
     quiet_ray_data(show_progress_bars=verbose)
     try:
         yield

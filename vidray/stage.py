@@ -172,6 +172,13 @@ def worker_failure(exc: BaseException):
                                                      errno.EROFS):
             return os_failure(e)
         todo += [e.__cause__, e.__context__]
+    # Ray Data re-raises a UDF's exception as text only (UserCodeException keeps no cause): read the errno there
+    import re
+
+    disk = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
+    for match in re.finditer(r"\[Errno (\d+)\] ([^\n:']+)(?:: '([^'\n]+)')?", str(exc)):
+        if int(match.group(1)) in disk:
+            return os_failure(OSError(int(match.group(1)), match.group(2).strip(), match.group(3)))
     return None
 
 

@@ -7,7 +7,10 @@ Frames are uint8 ``[N,H,W,3]`` (what VideoGPT's HDF5Dataset and VQ-VAE expect) o
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
 from pathlib import Path
 
 import h5py
@@ -63,9 +66,17 @@ class VideoH5Writer:
             raise ValueError(f"{split} video {index} has {frames.shape[0]} frames, expected {length}")
         if self.rgb:
             frames = np.repeat(frames[..., None], 3, axis=-1)
-        self.file[f"{split}_data"][index * length:(index + 1) * length] = frames
+        self._dataset(f"{split}_data")[index * length:(index + 1) * length] = frames
         labels = np.asarray(labels)
-        self.file[f"{split}_labels"][index] = labels[0] if labels.size == 1 else labels
+        self._dataset(f"{split}_labels")[index] = labels[0] if labels.size == 1 else labels
+
+    def _dataset(self, name: str):
+        """One handle per dataset for the file's life: a handle freed after each write would flush its chunk
+        cache on the way out, where a failed write (a full disk) can only be printed, not raised."""
+        handles = self.__dict__.setdefault("_handles", {})
+        if name not in handles:
+            handles[name] = self.file[name]
+        return handles[name]
 
     def put_extra(self, name: str, data: np.ndarray, **attrs) -> None:
         """Add an extra dataset (e.g. per-video motion codes) with attributes."""
@@ -73,15 +84,34 @@ class VideoH5Writer:
 
     def commit(self):
         """Close the file and publish it whole."""
-        self.file.close()
+        _close(self.file)
         return self.pending.publish()
 
     def abort(self) -> None:
-        """Close and delete the unfinished file."""
+        """Close and delete the unfinished file (a close that fails, e.g. on a full disk, changes nothing)."""
         try:
-            self.file.close()
+            _drop_quietly(self)
         finally:
             self.pending.discard()
+
+
+def _drop_quietly(writer) -> None:
+    """Close a writer's HDF5 file that is being discarded, whatever state a failed write left it in."""
+    with contextlib.suppress(Exception):
+        writer.file.close()
+
+
+def _close(file) -> None:
+    """Close an HDF5 file being written; HDF5 reports a failed final flush (a full disk) as RuntimeError
+    with the errno in its message: raise it as the OSError it is."""
+    try:
+        file.close()
+    except RuntimeError as exc:
+        match = re.search(r"errno = (\d+)", str(exc))
+        if not match:
+            raise
+        errno = int(match.group(1))
+        raise OSError(errno, os.strerror(errno), file.filename if file else None) from exc
 
 
 def read_split(path, split: str) -> dict[str, np.ndarray]:
@@ -102,6 +132,7 @@ class VideoH5Appender:
         self.file = h5py.File(self.tmp, "w")
         self.starts: dict[str, list[int]] = {}
         self.labels: dict[str, list[int]] = {}
+        self._handles: dict = {}  # one handle per dataset (see VideoH5Writer._dataset)
         self.file.attrs["layout"] = "NHWC" if len(self.frame_shape) == 3 else "NHW"
         set_attrs(self.file, attrs or {})
 
@@ -114,7 +145,7 @@ class VideoH5Appender:
             self.file.create_dataset(name, shape=(0,) + self.frame_shape, maxshape=(None,) + self.frame_shape,
                                      dtype=np.uint8, chunks=(16,) + self.frame_shape, **COMPRESSION[self.compression])
             self.starts[split], self.labels[split] = [], []
-        data = self.file[name]
+        data = self._handles.setdefault(name, self.file[name])
         start = data.shape[0]
         data.resize(start + len(frames), axis=0)
         data[start:] = frames
@@ -126,12 +157,12 @@ class VideoH5Appender:
         for split in self.starts:
             self.file.create_dataset(f"{split}_idx", data=np.asarray(self.starts[split], dtype=np.int64))
             self.file.create_dataset(f"{split}_labels", data=np.asarray(self.labels[split], dtype=np.int64))
-        self.file.close()
+        _close(self.file)
         return self.pending.publish()
 
     def abort(self) -> None:
-        """Close and delete the unfinished file."""
+        """Close and delete the unfinished file (a close that fails, e.g. on a full disk, changes nothing)."""
         try:
-            self.file.close()
+            _drop_quietly(self)
         finally:
             self.pending.discard()

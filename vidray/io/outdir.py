@@ -13,6 +13,7 @@ import json
 from vidray import __version__
 from vidray.errors import OutputError, VidrayError, os_failure
 from vidray.io import storage
+from vidray.io.lease import LEASE_FILE, LOCK_FILE, Lease
 
 META_DIR = ".vidray"
 
@@ -37,16 +38,20 @@ class OutputDir:
             except OSError as exc:
                 raise os_failure(exc, self.root) from exc
         previous = self._read_previous()
-        if previous is not None and (previous.get("job") != job or previous.get("config") != config):
-            if not overwrite:
-                raise OutputError(self.root, "holds a different run (" + _describe_difference(previous, job, config)
-                                  + "); choose another output directory or pass --overwrite")
-            for name in (META_DIR,) + tuple(owned):
-                _delete(storage.join(self.root, name))
-            previous = None
+        replace = previous is not None and (previous.get("job") != job or previous.get("config") != config)
+        if replace and not overwrite:
+            raise OutputError(self.root, "holds a different run (" + _describe_difference(previous, job, config)
+                              + "); choose another output directory or pass --overwrite")
         if previous is None and any(name != META_DIR for name in storage.list_names(self.root)):
             raise OutputError(self.root, "is not empty and holds no vidray run of this job; "
                                          "choose an empty or new output directory")
+        self.lease = Lease(self.root, self.meta, job).acquire()  # one writer: a live run here is refused
+        if replace:
+            for name in [n for n in storage.list_names(self.meta) if n not in (LEASE_FILE, LOCK_FILE)]:
+                _delete(storage.join(self.meta, name))
+            for name in owned:
+                _delete(storage.join(self.root, name))
+            previous = None
         self.complete = bool(previous and previous.get("complete"))
         if previous is None:
             self._write(complete=False)
@@ -67,9 +72,10 @@ class OutputDir:
             raise os_failure(exc, self.root) from exc
 
     def mark_complete(self) -> None:
-        """Record that every output of the run exists."""
+        """Record that every output of the run exists, and give up the lease."""
         self._write(complete=True)
         self.complete = True
+        self.lease.release()
 
 
 def _delete(location) -> None:

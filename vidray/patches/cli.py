@@ -104,8 +104,9 @@ def dry_run_lines(cfg, output, retry_failed: bool = False) -> list[str]:
 def run_monitor_command(args) -> int:
     from vidray.patches.monitor import follow, summary_line
 
-    print(summary_line(follow(args.status, interval=args.interval, once=args.once)))
-    return 0
+    data = follow(args.status, interval=args.interval, once=args.once)
+    print(summary_line(data))
+    return 1 if data.get("dead") else 0
 
 
 class live_view:

@@ -24,7 +24,7 @@ class BaseSettings:
     """Run-wide settings, named as the seed generator's ``base_settings`` (its users' configs run unchanged),
     then vidray's own. ``base_frame_limit`` = extractions per video at category weight 1."""
 
-    base_frame_limit: int = bounded(3000, ge=1)
+    base_frame_limit: int = bounded(3000, ge=1, le=1_000_000, note="(a plan holds every extraction in memory)")
     max_workers: int | None = bounded(None, ge=1)
     val_percent: float = bounded(0.0, ge=0, le=100)
     output_base_dir: str | None = None

@@ -26,6 +26,25 @@ def _size(n: float) -> str:
     return str(n)
 
 
+def liveness(status_location, data: dict) -> str | None:
+    """Why a vidray run whose status says it is running is in fact dead (its lease is gone or its heartbeat
+    is older than the lease's TTL), else None. A generator-written status (no ``state``) is taken as is."""
+    from vidray.io.lease import TTL_S, heartbeat_age, lock_free, read_lease
+    from vidray.io.outdir import META_DIR
+
+    if "state" not in data or data["state"] in FINAL_STATES:
+        return None
+    meta = storage.join(storage.parent(str(status_location)), META_DIR)
+    lease = read_lease(meta)
+    age = heartbeat_age(lease)
+    if lease is None or lock_free(meta):
+        return "no run holds this output (it was killed); rerun the same command to resume"
+    if age > TTL_S:
+        return (f"its run ({lease.get('host')} pid {lease.get('pid')}) has sent no heartbeat for {age:.0f}s "
+                "(killed?); rerun the same command to resume")
+    return None
+
+
 def finished(data: dict) -> bool:
     """Whether the run behind a status dict has ended (vidray's ``state``, else the generator's ``status``)."""
     if "state" in data:
@@ -110,6 +129,8 @@ def render_status(data: dict, max_videos: int = 12, max_errors: int = 5):
 def summary_line(data: dict) -> str:
     """The line ``vidray monitor`` ends with."""
     p = data.get("progress", {})
+    if data.get("dead"):
+        return f"monitor: not running: {data['dead']} ({p.get('done', 0)} of {p.get('total', 0)} done)"
     if "total" in p:
         return f"monitor: {data.get('state')}: {p.get('ok', 0)} ok, {p.get('failed', 0)} failed of {p.get('total', 0)}"
     made = sum(c["created"] for c in _categories(data).values())
@@ -146,13 +167,18 @@ def follow(path: str | Path | None, interval: float = 1.0, once: bool = False, c
     data = read_status(path)
     if once:
         console.print(render_status(data))
-        return data
+        return _with_liveness(path, data)
     with Live(render_status(data), console=console, refresh_per_second=4) as live:
-        while not finished(data):
+        while not finished(data) and _with_liveness(path, data).get("dead") is None:
             time.sleep(interval)
             try:
                 data = read_status(path)
             except InputError:
                 continue
             live.update(render_status(data))
-    return data
+    return _with_liveness(path, data)
+
+
+def _with_liveness(path, data: dict) -> dict:
+    """``data`` plus ``dead``: why its run is not alive though the status says running (None if alive)."""
+    return {**data, "dead": liveness(path, data)}

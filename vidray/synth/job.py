@@ -92,6 +92,7 @@ def run_videomnist(cfg: VideoMNISTConfig, output, *, scale: Scale | None = None,
     if run.already_complete and (storage.exists(h5_path) or not write_hdf5):
         summary.already_complete = True
         summary.seconds = run.seconds
+        run.release()
         return summary
 
     # plan: every item, flagged for encoding unless an earlier run recorded its MP4
@@ -166,6 +167,7 @@ def run_moving_mnist(cfg: MovingMNISTConfig, output, *, scale: Scale | None = No
     if run.already_complete and all(storage.exists(p) for p in summary.files):
         summary.already_complete = True
         summary.seconds = run.seconds
+        run.release()
         return summary
 
     # plan, and open the outputs as temp files

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +67,9 @@ class TrainConfig:
                             f"{', '.join(presets(self.model))}")
         if not self.data:
             problems.append("data is required (a dataset path, or synthetic:moving-mnist)")
+        if self.run_name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", self.run_name):
+            problems.append(f"run_name {self.run_name!r} must be one folder name (letters, digits, '.', '_', '-'; "
+                            "no '/' or leading '.'), so the run stays inside --storage")
         if self.vsr_crop < 3 or self.vsr_crop % 3:
             problems.append(f"vsr_crop must be a positive multiple of 3 (the GT crop), got {self.vsr_crop}")
         bad = [k for k, v in self.loss.items() if not isinstance(v, (int, float)) or v < 0]

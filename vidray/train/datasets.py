@@ -117,10 +117,10 @@ def video_splits(data: str, val_fraction: float) -> tuple[object, object]:
     if where == "directory":
         names = set(storage.list_names(data))
         if "moving_mnist.npy" in names:
-            train = np.load(storage.cached_copy(storage.join(data, "moving_mnist.npy")), mmap_mode="r")
+            train = load_npy(storage.join(data, "moving_mnist.npy"))
             val = None
             if "moving_mnist_test.npy" in names:
-                val = np.load(storage.cached_copy(storage.join(data, "moving_mnist_test.npy")), mmap_mode="r")
+                val = load_npy(storage.join(data, "moving_mnist_test.npy"))
             return _with_val(train.swapaxes(0, 1), None if val is None else val.swapaxes(0, 1), val_fraction)
         for h5 in (storage.join(data, "hdf5", "videomnist.h5"), storage.join(data, "videomnist.h5")):
             if storage.kind(h5) == "file":
@@ -128,18 +128,33 @@ def video_splits(data: str, val_fraction: float) -> tuple[object, object]:
         return _video_folder(data, val_fraction)
     suffix = Path(str(data)).suffix.lower()
     if suffix == ".npy":
-        arr = np.load(storage.cached_copy(data), mmap_mode="r")
-        if arr.ndim != 4:
-            raise InputError(data, f"expected a [T,N,H,W] Moving MNIST array, got shape {arr.shape}")
-        return _with_val(arr.swapaxes(0, 1), None, val_fraction)
+        return _with_val(load_npy(data).swapaxes(0, 1), None, val_fraction)
     if suffix in (".h5", ".hdf5"):
         import h5py
 
         path = storage.cached_copy(data)
-        with h5py.File(path, "r") as f:
-            has_test = "test_data" in f and len(f["test_idx"]) > 0
+        try:
+            with h5py.File(path, "r") as f:
+                has_test = "test_data" in f and len(f["test_idx"]) > 0
+        except OSError as exc:
+            raise InputError(data, f"is not a readable HDF5 file ({str(exc).splitlines()[0]})") from exc
         return _with_val(_H5Videos(path, "train"), _H5Videos(path, "test") if has_test else None, val_fraction)
     raise InputError(data, "unknown training data: expected a synth output dir, .npy, .h5 or a folder of videos")
+
+
+def load_npy(location) -> np.ndarray:
+    """A Moving MNIST ``[T,N,H,W]`` uint8 array, memory-mapped (objects copied once into the node cache); a
+    file that is empty, truncated, not an .npy or of another shape is an :class:`InputError` saying so."""
+    try:
+        arr = np.load(storage.cached_copy(location), mmap_mode="r")
+    except (ValueError, EOFError, OSError) as exc:
+        raise InputError(location, f"is not a readable .npy array ({exc.__class__.__name__}: {exc}); regenerate "
+                                   "it with `vidray synth moving-mnist`") from exc
+    if arr.ndim != 4 or arr.shape[1] == 0 or arr.shape[0] == 0:
+        raise InputError(location, f"expected a non-empty [T,N,H,W] Moving MNIST array, got shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        raise InputError(location, f"expected uint8 frames, got {arr.dtype}")
+    return arr
 
 
 def _with_val(train, val, val_fraction: float):

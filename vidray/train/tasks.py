@@ -138,3 +138,23 @@ def build_datasets(cfg):
     train, val = ds.video_splits(cfg.data, cfg.val_fraction)
     train, val = ds._limit(train, cfg.max_train_samples), ds._limit(val, cfg.max_val_samples)
     return ds.ClipDataset(train, length, channels, cfg.data), ds.ClipDataset(val, length, channels, cfg.data)
+
+
+def check_data(cfg) -> None:
+    """Check ``cfg.data`` on the driver before anything is written (the run record, checkpoints): the
+    same loading as the workers', except that a folder of videos is only listed, not decoded."""
+    from vidray.io import storage
+    from vidray.train import datasets as ds
+
+    task = TASKS[cfg.model]
+    if cfg.data == ds.SYNTHETIC_MOVING_MNIST:
+        return
+    if task.kind == "vsr":
+        ds.patch_splits(cfg.data, cfg.vsr_format, cfg.val_fraction)
+        return
+    kind = storage.kind(cfg.data)
+    if kind == "directory" and not {"moving_mnist.npy", "videomnist.h5", "hdf5"} & set(storage.list_names(cfg.data)):
+        if not any(f.lower().endswith(ds.VIDEO_SUFFIXES) for f in storage.list_files(cfg.data)):
+            raise ds.InputError(cfg.data, f"holds no videos ({', '.join(ds.VIDEO_SUFFIXES)}) and no synth output")
+        return
+    build_datasets(cfg)

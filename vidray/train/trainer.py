@@ -210,8 +210,10 @@ def run_training(cfg: TrainConfig, write_results: bool = True, on_epoch: Callabl
     ``on_epoch(metrics)`` runs on the driver after every epoch (the CLI prints a line).
     """
     from vidray.io import storage
+    from vidray.train.tasks import check_data
 
     storage.check_location(cfg.storage_path, flag="--storage")  # one line, before any worker starts
+    check_data(cfg)  # bad data: one line, and no run record left behind to refuse the corrected rerun
     cfg = resolve_gpu(cfg)
     check_run_record(cfg)
     read_stop_marker(cfg, remove=True)  # a rerun gets a fresh chance

@@ -149,9 +149,11 @@ def run_sweep(base: TrainConfig, tcfg: TuneConfig, verbose: bool | None = None,
 
     from vidray.io import storage
     from vidray.train.report import in_dir
+    from vidray.train.tasks import check_data
     from vidray.train.trainer import resolve_gpu, run_dir_of, verbose_logging
 
     storage.check_location(base.storage_path, flag="--storage")  # one line, before any trial starts
+    check_data(base)  # bad data: one line before any trial is started
     verbose = verbose_logging() if verbose is None else verbose
     base = resolve_gpu(base)
     sweep_dir = run_dir_of(base)
