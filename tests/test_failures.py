@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-import torch  # noqa: F401  (before Ray's threads run, as `vidray train` imports it: torch.distributed's import crashes otherwise)
+import torch  # imported before Ray's threads run, as `vidray train` does (torch.distributed's import crashes after)
 
 from vidray.cli import main
 
@@ -173,3 +173,18 @@ def test_ray_failing_to_start_is_one_line_of_the_environment(monkeypatch, tmp_pa
     line = one_error_line(err)
     assert code == 1 and "local Ray: could not start (Failed to register worker to Raylet" in line, line
     assert "rerun the same command" in line
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("touch crafted-checkpoint-ran",))
+
+
+def test_a_crafted_checkpoint_is_refused_without_running_its_code(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ckpt = tmp_path / "checkpoint_x"
+    ckpt.mkdir()
+    torch.save({"model": _RunsCode()}, ckpt / "state.pt")
+    code, err = run_cli(["evaluate", str(ckpt)], capsys)
+    assert code == 2 and "is not a vidray checkpoint that loads safely" in one_error_line(err)
+    assert not (tmp_path / "crafted-checkpoint-ran").exists()

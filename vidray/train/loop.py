@@ -173,8 +173,18 @@ def save_state(directory: str, model, optimizer, scheduler, epoch: int, cfg_dict
 
 
 def load_state(directory: str | Path) -> dict:
-    """The dict :func:`save_state` wrote (on CPU)."""
-    return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
+    """The dict :func:`save_state` wrote (on CPU). Only tensors and plain containers load
+    (``weights_only=True``): a crafted file that would run code is refused as bad input."""
+    import pickle
+
+    from vidray.errors import InputError
+
+    path = Path(directory) / STATE_FILE
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:200]
+        raise InputError(path, f"is not a vidray checkpoint that loads safely ({first})") from exc
 
 
 def _unwrap(model):
