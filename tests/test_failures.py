@@ -188,3 +188,11 @@ def test_a_crafted_checkpoint_is_refused_without_running_its_code(tmp_path, caps
     code, err = run_cli(["evaluate", str(ckpt)], capsys)
     assert code == 2 and "is not a vidray checkpoint that loads safely" in one_error_line(err)
     assert not (tmp_path / "crafted-checkpoint-ran").exists()
+
+
+def test_a_patch_job_whose_every_film_fails_exits_2(ray_local, corpus, tmp_path, capsys):
+    config = tmp_path / "films.json"
+    config.write_text(json.dumps({"videos": [{"name": n, "path": str(corpus[n].path), "categories": {"general": 1}}
+                                             for n in ("garbage", "audio_only")]}))
+    code, err = run_cli(["patches", str(config), "--output", str(tmp_path / "p"), "--no-live"], capsys)
+    assert code == 2 and "no extraction succeeded" in one_error_line(err)

@@ -38,14 +38,20 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_bytes_atomic(final: str | os.PathLike, data: bytes, fsync: bool = True) -> None:
-    """Write ``data`` to ``final`` atomically (fsynced before the rename unless ``fsync=False``:
-    bulk outputs whose record is written, and fsynced, after them)."""
+    """Write ``data`` to ``final`` atomically and durably: the file fsynced before the rename, its directory
+    after it (``fsync=False``: for files nothing is recorded about)."""
     with atomic_path(final) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
+    if fsync:  # the rename itself survives a power loss only once its directory is on disk
+        fd = os.open(Path(final).parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def write_json_atomic(final: str | os.PathLike, obj) -> None:

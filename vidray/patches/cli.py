@@ -75,6 +75,10 @@ def run_patches_command(args) -> int:
     if len(summary.failures) > 20:
         print(f"… {len(summary.failures) - 20} more failed extractions in the manifest", file=sys.stderr)
     print(summary.line())
+    if summary.planned and not summary.ok or not summary.planned and summary.video_errors:
+        print(f"{args.prog}: error: no extraction succeeded (reasons above); check the films and the config",
+              file=sys.stderr)
+        return 2
     return 0
 
 

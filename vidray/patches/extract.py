@@ -178,6 +178,7 @@ def _finish(w: _Window, buffer: dict, hdr, settings: dict, root: str, record, pe
     if len(pngs["GT"]) < settings["min_file_size"]:
         raise WindowRejected(f"GT PNG is {len(pngs['GT'])} bytes, below min_file_size {settings['min_file_size']}")
     for kind, data in pngs.items():
-        # fsync once per batch with the manifest, not per PNG; object stores: one whole object each
-        storage.write_bytes(storage.join(root, w.spec["paths"][kind]), data, fsync=False)
+        # durable before the driver records the extraction (a power loss must not leave a record of an empty
+        # PNG); object stores: one whole object each
+        storage.write_bytes(storage.join(root, w.spec["paths"][kind]), data)
     record(w, "ok", nbytes=sum(len(d) for d in pngs.values()))
