@@ -177,13 +177,19 @@ def _check_tag_weights(name: str, tag: str, tag_cfg: dict, offline: bool, cache_
     from open_clip.pretrained import download_pretrained
 
     start = time.perf_counter()
+    failure = None
     try:
         with hub_offline(True):
             path = download_pretrained(tag_cfg, cache_dir=cache_dir)
         if path and Path(path).is_file():
             return
-    except Exception:  # noqa: BLE001 - not cached: explained below
-        pass
+    except Exception as exc:  # noqa: BLE001 - not cached (explained below), or the cache itself is unreadable
+        failure = exc
+    if failure is not None and not isinstance(failure, FileNotFoundError) and \
+            not any(w in type(failure).__name__ for w in ("NotFound", "Offline", "Connect")):
+        raise InputError(f"{name} pretrained={tag}", f"its cached weights cannot be read "
+                                                     f"({type(failure).__name__}: {failure}); check the hub cache "
+                                                     f"(HF_HOME) or pass a local weights file") from failure
     log.debug("offline weight lookup took %.2fs", time.perf_counter() - start)
     hub = tag_cfg.get("hf_hub", "")
     repo, filename = os.path.split(hub.rstrip("/")) if hub and not hub.endswith("/") else (hub.rstrip("/"), "")
@@ -201,10 +207,10 @@ def load_model(spec: ModelSpec, device: str = "cpu") -> torch.nn.Module:
     """Build the open_clip model of ``spec`` on ``device`` in eval mode (random weights seeded)."""
     import open_clip
 
-    if spec.config is not None:
-        folder = Path(tempfile.mkdtemp(prefix="vidray-model-"))
-        (folder / f"{spec.name}.json").write_text(json.dumps(spec.config))
-        open_clip.add_model_config(folder / f"{spec.name}.json")
+    if spec.config is not None:  # registered from a file open_clip reads at once; nothing left behind
+        with tempfile.TemporaryDirectory(prefix="vidray-model-") as folder:
+            (Path(folder) / f"{spec.name}.json").write_text(json.dumps(spec.config))
+            open_clip.add_model_config(Path(folder) / f"{spec.name}.json")
     with hub_offline(spec.offline), _seeded(RANDOM_SEED):
         model = open_clip.create_model(spec.name, pretrained=spec.pretrained, device=device,
                                        force_quick_gelu=spec.quick_gelu)
