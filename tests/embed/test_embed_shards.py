@@ -67,3 +67,15 @@ def test_parquet_matches_the_samples(tmp_path):
     emb = np.asarray(table.column("embedding")[2].as_py(), np.float16)
     np.testing.assert_array_equal(emb, np.load(samples[6].npy))
     assert not list((tmp_path / "pq").glob(".*"))  # no temp files left behind
+
+
+def test_a_parquet_shard_is_written_in_row_groups(tmp_path, monkeypatch):
+    """Memory stays at one row group however large a shard is; readers see the same table."""
+    import vidray.io.parquet_shards as parquet_shards
+
+    samples = make_samples(tmp_path)
+    whole = pq.read_table(write_parquet(plan_shards(samples, 4), tmp_path / "a")[1])
+    monkeypatch.setattr(parquet_shards, "ROW_GROUP", 2)
+    path = write_parquet(plan_shards(samples, 4), tmp_path / "b")[1]
+    assert pq.ParquetFile(path).metadata.num_row_groups == 2  # 3 samples, 2 per group
+    assert pq.read_table(path).equals(whole)
