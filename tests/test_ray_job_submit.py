@@ -102,7 +102,8 @@ def test_patch_job_logs_progress_lines_while_it_runs(ray_head, tmp_path):
     address, env = ray_head
     clip = make_demo_clip(tmp_path / "pan.mp4", frames=60)
     config = tmp_path / "films.json"
-    config.write_text(json.dumps({"base_settings": {"frame_limit": 6, "segment_seconds": 0.4},
+    config.write_text(json.dumps({"base_settings": {"base_frame_limit": 6, "segment_seconds": 0.4,
+                                                    "min_file_size": 1000},  # a coarse generated texture
                                   "videos": [{"name": "pan", "path": str(clip), "categories": {"general": 1}}]}))
     seen: list[str] = []
     status, logs = submit(address, env, ["ray_jobs/extract_patches.py", str(config), "--output",

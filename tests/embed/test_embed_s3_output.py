@@ -22,7 +22,7 @@ def test_s3_output_matches_a_local_run_and_resumes(ray_local, embed_config, s3_b
     records = {f for f in files if f.startswith(".vidray/manifest.jsonl.parts/")}  # no append: one object each
     assert len(records) == local.embedded
     on_disk = {p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file()}
-    assert files - records == on_disk - {".vidray/manifest.jsonl"}
+    assert files - records == on_disk - {".vidray/manifest.jsonl", ".vidray/lease.lock"}  # a local run's OS lock
     for name in sorted(files - records - {".vidray/run.json"}):
         assert storage.read_bytes(f"{uri}/{name}") == (tmp_path / "out" / name).read_bytes(), name
     table = pq.read_table(f"{uri}/parquet/ds_00000.parquet")  # how users read it: pyarrow on the URI

@@ -61,6 +61,20 @@ def lock_free(meta) -> bool | None:
         return True
 
 
+def holder_gone(lease: dict | None) -> bool:
+    """Whether the lease's holder is known dead: a process of this host whose pid no longer runs (a killed
+    driver's object-store lease need not wait out its heartbeat)."""
+    if not lease or lease.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(lease.get("pid", 0)), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError, OverflowError):
+        return False
+    return False
+
+
 def describe(lease: dict) -> str:
     """``host pid N (job), started …, last heartbeat Ns ago``."""
     age = heartbeat_age(lease)
@@ -102,7 +116,8 @@ class Lease:
                 held = f" ({describe(previous)})" if previous else ""
                 raise OutputError(self.root, f"is being written by another run{held}; wait for it to end or use "
                                              "another output") from None
-        elif previous and previous.get("token") != self.token and heartbeat_age(previous) < TTL_S:
+        elif previous and previous.get("token") != self.token and heartbeat_age(previous) < TTL_S \
+                and not holder_gone(previous):
             raise OutputError(self.root, f"is being written by another run ({describe(previous)}); wait for it to "
                                          f"end (a killed run's lease expires {TTL_S:.0f}s after its last "
                                          "heartbeat) or use another output")

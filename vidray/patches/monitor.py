@@ -29,7 +29,7 @@ def _size(n: float) -> str:
 def liveness(status_location, data: dict) -> str | None:
     """Why a vidray run whose status says it is running is in fact dead (its lease is gone or its heartbeat
     is older than the lease's TTL), else None. A generator-written status (no ``state``) is taken as is."""
-    from vidray.io.lease import TTL_S, heartbeat_age, lock_free, read_lease
+    from vidray.io.lease import TTL_S, heartbeat_age, holder_gone, lock_free, read_lease
     from vidray.io.outdir import META_DIR
 
     if "state" not in data or data["state"] in FINAL_STATES:
@@ -37,7 +37,7 @@ def liveness(status_location, data: dict) -> str | None:
     meta = storage.join(storage.parent(str(status_location)), META_DIR)
     lease = read_lease(meta)
     age = heartbeat_age(lease)
-    if lease is None or lock_free(meta):
+    if lease is None or lock_free(meta) or holder_gone(lease):
         return "no run holds this output (it was killed); rerun the same command to resume"
     if age > TTL_S:
         return (f"its run ({lease.get('host')} pid {lease.get('pid')}) has sent no heartbeat for {age:.0f}s "
