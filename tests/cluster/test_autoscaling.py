@@ -95,8 +95,8 @@ def test_capacity_is_what_the_cluster_can_grow_to(cluster):
 
 
 def test_videomnist_grows_the_cluster_and_matches_a_local_run(cluster, mnist_dir, tmp_path):
-    # ~1000 small videos: Ray Data asks for nodes once its tasks have kept the head busy for a few seconds
-    args = ["synth", "videomnist", "--videos-per-digit", "100", "--test-videos-per-digit", "1",
+    # ~1600 small videos: long enough on the head alone for a fake node to start (1000 was too close under load)
+    args = ["synth", "videomnist", "--videos-per-digit", "160", "--test-videos-per-digit", "1",
             "--sequence-length", "8", "--grayscale", "--mnist-dir", mnist_dir]
     run = run_on_cluster(cluster, [*args[:2], str(tmp_path / "cluster"), *args[2:]])
     run_local([*args[:2], str(tmp_path / "local"), *args[2:]])

@@ -197,11 +197,11 @@ def test_retry_failed_reattempts_failed_extractions(ray_local, clips, tmp_path, 
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps({"base_settings": {"base_frame_limit": 3, "output_base_dir": str(tmp_path / "out")},
                                 "videos": [{"name": "film", "path": str(film), "categories": {"toon": 1}}]}))
-    assert cli(["patches", str(path), "--no-live"]) == 0
+    assert cli(["patches", str(path), "--no-live"]) == 2  # no extraction succeeded
     first = manifest(tmp_path / "out")
     assert len(first) == 3 and all(r["status"] == "failed" and "min_file_size" in r["reason"] for r in first.values())
     encode(film, moving_scene(30, 600, 600, seed=7), "libx264")  # the film replaced by a good copy
-    assert cli(["patches", str(path), "--no-live"]) == 0  # a plain rerun does not redo recorded failures
+    assert cli(["patches", str(path), "--no-live"]) == 2  # a plain rerun does not redo recorded failures
     assert "(already complete, nothing to do)" in capsys.readouterr().out
     assert cli(["patches", str(path), "--no-live", "--retry-failed"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("patches: 3/3 extractions ok, 0 failed")
