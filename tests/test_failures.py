@@ -196,3 +196,65 @@ def test_a_patch_job_whose_every_film_fails_exits_2(ray_local, corpus, tmp_path,
                                              for n in ("garbage", "audio_only")]}))
     code, err = run_cli(["patches", str(config), "--output", str(tmp_path / "p"), "--no-live"], capsys)
     assert code == 2 and "no extraction succeeded" in one_error_line(err)
+
+
+H5_ON_A_FULL_DISK = textwrap.dedent("""
+    import sys, numpy as np
+    from vidray.io.hdf5 import VideoH5Writer
+    videos = int(sys.argv[2])
+    writer = VideoH5Writer(sys.argv[1], {"train": (videos, 20, 1)}, 64, rgb=True)
+    try:
+        for i in range(videos):
+            writer.put("train", i, np.full((20, 64, 64), i, np.uint8), np.array([i]))
+        writer.commit()
+    except OSError as exc:
+        writer.abort()
+        print(exc.errno, exc.filename, flush=True)
+""")
+
+
+@pytest.mark.parametrize("videos", [1, 4], ids=["fails-at-close", "fails-mid-write"])
+def test_an_hdf5_file_on_a_full_disk_fails_as_oserror_and_the_process_ends_normally(small_disk, videos):
+    """HDF5 2.0 crashes the process once a flush has failed; vidray's writer keeps the failure to raise it
+    and lets HDF5 close cleanly: ENOSPC naming the file, exit 0 after the handler, no .part left."""
+    out = subprocess.run([sys.executable, "-c", H5_ON_A_FULL_DISK, str(small_disk / "x.h5"), str(videos)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    errno_, filename = out.stdout.split()
+    assert int(errno_) == 28 and filename.endswith(".part") and "x.h5" in filename
+    assert not os.listdir(small_disk)
+
+
+def test_a_memmapped_array_too_big_for_the_disk_fails_before_a_page_is_written(small_disk):
+    """A sparse np.memmap on a full disk would kill the process with SIGBUS on first touch; reserve() says ENOSPC."""
+    from vidray.io.atomic import reserve
+
+    path = small_disk / "big.npy"
+    np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(1 << 20,))
+    with pytest.raises(OSError) as info:
+        reserve(path)
+    assert info.value.errno == 28 and info.value.filename == str(path)
+
+
+def test_an_embedding_run_on_a_full_disk_is_one_line_and_resumes(ray_local, corpus, small_disk, tmp_path):
+    """The embedding job's shard writes in Ray workers fail on a full disk as one line (exit 1); the rerun after
+    freeing space finishes every frame once."""
+    videos = tmp_path / "films"
+    videos.mkdir()
+    (videos / "film.mp4").symlink_to(corpus["upright"].path)
+    argv = lambda out: ["embed", str(videos), "--output", str(out), "--model", "vidray-tiny", "--pretrained", "none",
+                        "--fps", "5"]
+    subprocess.run(["mount", "-o", "remount,size=8k", str(small_disk)], check=True)
+    full = vidray_process(argv(small_disk / "e"))
+    err = [line for line in full.stderr.splitlines() if line.startswith("vidray")]
+    line = one_error_line(err)
+    assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr[-2000:]
+    assert "No space left on device" in line and "rerun the same command" in line and ".part" not in line, line
+    subprocess.run(["mount", "-o", "remount,size=32m", str(small_disk)], check=True)  # space freed
+    assert main(argv(small_disk / "e")) == 0
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(small_disk / "e" / "parquet")
+    embeddings = np.load(small_disk / "e" / "processed" / "val" / "film.npy")
+    assert table.num_rows == 1 and len(table["embedding"][0]) == len(embeddings) == 5  # 1 s at --fps 5, once
+    assert not list((small_disk / "e").rglob("*.part"))

@@ -42,3 +42,76 @@ def test_bad_task_resources_flag_is_a_one_line_error(tmp_path, capsys):
 
     assert main(["synth", "moving-mnist", str(tmp_path / "o"), "--task-resources", "decode"]) == 2
     assert "--task-resources 'decode'" in capsys.readouterr().err
+
+
+LISTENERS_SCRIPT = r'''
+import json, os, sys
+from vidray.runtime import ray_session
+
+def listening():
+    """Local address of every listening TCP socket on the machine, by socket inode (from /proc/net)."""
+    found = {}
+    for name in ("tcp", "tcp6"):
+        with open(f"/proc/net/{name}") as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if cols[3] == "0A":  # LISTEN
+                    found[cols[9]] = cols[1].split(":")[0]
+    return found
+
+def descendants(root):
+    children = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            ppid = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]
+        except OSError:
+            continue
+        children.setdefault(ppid, []).append(pid)
+    out, todo = [], [str(root)]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+with ray_session(num_cpus=1):
+    import ray
+    ray.get(ray.remote(lambda: 1).remote())  # a worker process too
+    sockets = listening()
+    mine = []
+    for pid in descendants(os.getpid()):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            inode = target[len("socket:["):-1] if target.startswith("socket:[") else None
+            if inode in sockets:
+                mine.append(sockets[inode])
+    print(json.dumps(mine))
+'''
+
+
+def test_local_ray_listens_on_loopback_only():
+    """Every socket a local vidray Ray listens on (GCS, raylet, agents, workers) is bound to 127.0.0.1."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    temp = tempfile.mkdtemp(prefix="vr-", dir="/tmp")  # Ray's socket paths must stay under 107 bytes
+    env = {**os.environ, "VIDRAY_RAY_TMPDIR": temp, "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    out = subprocess.run([sys.executable, "-c", LISTENERS_SCRIPT], env=env, capture_output=True, text=True,
+                         timeout=120)
+    shutil.rmtree(temp, ignore_errors=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    addresses = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(addresses) >= 4, addresses  # the GCS, the raylet, its agents and a worker at least
+    loopback = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
+    assert set(addresses) <= loopback, addresses

@@ -1,7 +1,8 @@
 """Connecting to Ray: an in-process local Ray by default, a cluster with ``--address``/``RAY_ADDRESS``.
 
-Local Ray gets its own temp dir, no usage stats, and no dashboard unless asked for
-(then only on 127.0.0.1 unless a host is given). Inside ``ray job submit`` the job's
+Local Ray gets its own temp dir, no usage stats, no dashboard unless asked for, and listens on
+127.0.0.1 only (its GCS, raylet, agents and workers; a laptop run has no reason to be reachable),
+unless a dashboard host beyond loopback is asked for. Inside ``ray job submit`` the job's
 ``RAY_ADDRESS`` is picked up, so the same entrypoint runs locally and on a cluster.
 """
 
@@ -58,8 +59,9 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, dashboa
         else:
             log.info("starting local Ray (temp dir %s)", ray_temp_dir())
             port = dashboard_port(dashboard_host) if dashboard else None
-            ray.init(num_cpus=num_cpus, include_dashboard=dashboard, dashboard_host=dashboard_host,
-                     dashboard_port=port, _temp_dir=ray_temp_dir(), logging_level=level)
+            with loopback_only(enabled=dashboard_host in LOOPBACK):
+                ray.init(num_cpus=num_cpus, include_dashboard=dashboard, dashboard_host=dashboard_host,
+                         dashboard_port=port, _temp_dir=ray_temp_dir(), logging_level=level)
     except (ConnectionError, TimeoutError, RuntimeError, OSError) as exc:  # start-up / connection, not the job
         from vidray.errors import EnvironmentFailure
 
@@ -69,6 +71,9 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, dashboa
         if address and address != "local":
             raise EnvironmentFailure(f"--address {address}", f"cannot connect to the Ray cluster ({first}); check "
                                      "that its head is up and reachable, then rerun: the job resumes") from exc
+        if "AF_UNIX path length" in first:  # Ray's sockets live under its temp dir
+            raise EnvironmentFailure(f"Ray temp dir {ray_temp_dir()}", "is too deep for Ray's socket paths (107 "
+                                     "bytes at most); set VIDRAY_RAY_TMPDIR to a shorter directory") from exc
         raise EnvironmentFailure("local Ray", f"could not start ({first}); the machine may be short of memory or "
                                  "CPU right now: rerun the same command (it resumes), or use a cluster with "
                                  "--address") from exc
@@ -77,6 +82,37 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, dashboa
         yield
     finally:
         ray.shutdown()
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@contextlib.contextmanager
+def loopback_only(enabled: bool = True) -> Iterator[None]:
+    """Start Ray in its local-only mode (its default on macOS and Windows): the node's address is
+    127.0.0.1, so the GCS, raylet, agents and workers bind loopback, not every interface.
+
+    Ray 2.60 has no bind-address option; the mode is ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, read into
+    ``ray_constants`` at import, so both are set for the start and restored after it (the processes
+    started keep the environment; a later connection to a real cluster is unaffected).
+    """
+    if not enabled:
+        yield
+        return
+    from ray._private import ray_constants
+
+    saved_env, saved_flag = os.environ.get(LOCAL_ONLY_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[LOCAL_ONLY_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(LOCAL_ONLY_ENV, None)
+        else:
+            os.environ[LOCAL_ONLY_ENV] = saved_env
 
 
 def quiet_ray_data(show_progress_bars: bool = False) -> None:

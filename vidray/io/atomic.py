@@ -7,6 +7,7 @@ final file; :func:`remove_stale_parts` sweeps those on the next run.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import uuid
@@ -52,6 +53,19 @@ def write_bytes_atomic(final: str | os.PathLike, data: bytes, fsync: bool = True
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def reserve(path: str | os.PathLike) -> None:
+    """Give a sparse file (a fresh ``np.memmap``) its blocks now, so a disk too small fails here as
+    ``OSError(ENOSPC)`` instead of killing the process with SIGBUS when a mapped page is first written."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):  # file systems without it
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+    finally:
+        os.close(fd)
 
 
 def write_json_atomic(final: str | os.PathLike, obj) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 from pathlib import Path
 
 import h5py
@@ -46,7 +45,7 @@ class VideoH5Writer:
         self.tmp = self.pending.tmp
         self.rgb = rgb
         self.lengths = {split: frames for split, (_, frames, _) in layout.items()}
-        self.file = h5py.File(self.tmp, "w")
+        self.file, self.guard = _open(self.tmp)
         pixel_shape = (frame_size, frame_size, 3) if rgb else (frame_size, frame_size)
         for split, (videos, frames, label_width) in layout.items():
             total = videos * frames
@@ -69,6 +68,7 @@ class VideoH5Writer:
         self._dataset(f"{split}_data")[index * length:(index + 1) * length] = frames
         labels = np.asarray(labels)
         self._dataset(f"{split}_labels")[index] = labels[0] if labels.size == 1 else labels
+        self.guard.check()
 
     def _dataset(self, name: str):
         """One handle per dataset for the file's life: a handle freed after each write would flush its chunk
@@ -84,7 +84,7 @@ class VideoH5Writer:
 
     def commit(self):
         """Close the file and publish it whole."""
-        _close(self.file)
+        _close(self)
         return self.pending.publish()
 
     def abort(self) -> None:
@@ -95,23 +95,77 @@ class VideoH5Writer:
             self.pending.discard()
 
 
+class WriteGuard:
+    """The file HDF5 writes through (h5py's file-object driver). The first failed write (a full disk) is
+    kept for vidray to raise, and HDF5 is told that it and every later write succeeded: HDF5 2.0 crashes
+    the process (SIGSEGV, at close or at exit) once a flush of an open file has failed."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.file = open(path, "w+b")
+        self.error: OSError | None = None
+
+    def _guarded(self, call, *args, default=None):
+        if self.error is None:
+            try:
+                return call(*args)
+            except OSError as exc:
+                self.error = exc
+        return default
+
+    def write(self, data) -> int:
+        size = memoryview(data).nbytes
+        written = self._guarded(self.file.write, data, default=size)
+        return size if written is None else written
+
+    def flush(self) -> None:
+        self._guarded(self.file.flush)
+
+    def truncate(self, size=None) -> int:
+        return self._guarded(self.file.truncate, size, default=size or 0)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+    def readinto(self, buffer) -> int:
+        return self.file.readinto(buffer)
+
+    def read(self, size: int = -1) -> bytes:
+        return self.file.read(size)
+
+    def check(self) -> None:
+        """Raise the failed write, naming the file."""
+        if self.error is not None:
+            raise OSError(self.error.errno, self.error.strerror, str(self.path)) from self.error
+
+    def close(self) -> None:
+        if not self.file.closed:
+            self._guarded(self.file.flush)
+            self._guarded(os.fsync, self.file.fileno())  # recorded as done only once it is on disk
+            self.file.close()
+
+
+def _open(tmp: Path) -> tuple[h5py.File, WriteGuard]:
+    guard = WriteGuard(tmp)
+    return h5py.File(guard, "w"), guard
+
+
 def _drop_quietly(writer) -> None:
     """Close a writer's HDF5 file that is being discarded, whatever state a failed write left it in."""
     with contextlib.suppress(Exception):
         writer.file.close()
+    with contextlib.suppress(Exception):
+        writer.guard.close()
 
 
-def _close(file) -> None:
-    """Close an HDF5 file being written; HDF5 reports a failed final flush (a full disk) as RuntimeError
-    with the errno in its message: raise it as the OSError it is."""
-    try:
-        file.close()
-    except RuntimeError as exc:
-        match = re.search(r"errno = (\d+)", str(exc))
-        if not match:
-            raise
-        errno = int(match.group(1))
-        raise OSError(errno, os.strerror(errno), file.filename if file else None) from exc
+def _close(writer) -> None:
+    """Close an HDF5 file being written and its file; a failed write anywhere is raised as the OSError it is."""
+    writer.file.close()
+    writer.guard.close()
+    writer.guard.check()
 
 
 def read_split(path, split: str) -> dict[str, np.ndarray]:
@@ -129,7 +183,7 @@ class VideoH5Appender:
         self.tmp = self.pending.tmp
         self.frame_shape = tuple(frame_shape)
         self.compression = compression
-        self.file = h5py.File(self.tmp, "w")
+        self.file, self.guard = _open(self.tmp)
         self.starts: dict[str, list[int]] = {}
         self.labels: dict[str, list[int]] = {}
         self._handles: dict = {}  # one handle per dataset (see VideoH5Writer._dataset)
@@ -151,13 +205,14 @@ class VideoH5Appender:
         data[start:] = frames
         self.starts[split].append(start)
         self.labels[split].append(int(label))
+        self.guard.check()
 
     def commit(self) -> Path:
         """Write the idx/labels datasets, close and rename into place."""
         for split in self.starts:
             self.file.create_dataset(f"{split}_idx", data=np.asarray(self.starts[split], dtype=np.int64))
             self.file.create_dataset(f"{split}_labels", data=np.asarray(self.labels[split], dtype=np.int64))
-        _close(self.file)
+        _close(self)
         return self.pending.publish()
 
     def abort(self) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from vidray.config import to_dict
 from vidray.io import storage
+from vidray.io.atomic import reserve
 from vidray.io.hdf5 import VideoH5Writer
 from vidray.io.video import write_mp4
 from vidray.progress import Progress
@@ -175,11 +176,18 @@ def run_moving_mnist(cfg: MovingMNISTConfig, output, *, scale: Scale | None = No
     items = plan_moving_mnist(cfg, digits)
     shape = (cfg.sequence_length, cfg.image_size, cfg.image_size)
     arrays, pending = {}, {}
-    for split, n in sizes.items():
-        if n:
-            pending[split] = storage.PendingFile(npy_paths[split], ".npy")
-            arrays[split] = np.lib.format.open_memmap(pending[split].tmp, mode="w+", dtype=np.uint8,
-                                                      shape=(shape[0], n) + shape[1:])
+    try:
+        for split, n in sizes.items():
+            if n:
+                pending[split] = storage.PendingFile(npy_paths[split], ".npy")
+                arrays[split] = np.lib.format.open_memmap(pending[split].tmp, mode="w+", dtype=np.uint8,
+                                                          shape=(shape[0], n) + shape[1:])
+                reserve(pending[split].tmp)  # a full disk is an OSError here, not a SIGBUS mid-write
+    except BaseException:
+        arrays.clear()
+        for file in pending.values():
+            file.discard()
+        raise
     layout = {s: (n, cfg.sequence_length, cfg.num_digits) for s, n in sizes.items() if n}
     writer = VideoH5Writer(h5_path, layout, cfg.image_size, rgb=not cfg.grayscale,
                            compression=cfg.h5_compression, attrs={"vidray_config": to_dict(cfg)})
