@@ -258,3 +258,11 @@ def test_an_embedding_run_on_a_full_disk_is_one_line_and_resumes(ray_local, corp
     embeddings = np.load(small_disk / "e" / "processed" / "val" / "film.npy")
     assert table.num_rows == 1 and len(table["embedding"][0]) == len(embeddings) == 5  # 1 s at --fps 5, once
     assert not list((small_disk / "e").rglob("*.part"))
+
+
+def test_a_read_only_output_is_one_line_of_the_environment(ray_local, mnist_dir, small_disk, capsys):
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    code, err = run_cli(["synth", "moving-mnist", str(small_disk / "mm"), "--num-sequences", "2",
+                         "--test-sequences", "1", "--mnist-dir", mnist_dir], capsys)
+    line = one_error_line(err)
+    assert code == 1 and "Read-only file system" in line and str(small_disk / "mm") in line, line
