@@ -27,7 +27,8 @@ def main(work: str) -> None:
     work = Path(work)
     videos = [{"name": f"pan_{k}", "path": str(make_demo_clip(work / f"pan_{k}.mp4")),
                "categories": {"general": 1.0, "space": 0.5}} for k in range(2)]
-    cfg = parse_patches_config({"base_settings": {"frame_limit": 12, "segment_seconds": 0.5, "min_file_size": 512},
+    cfg = parse_patches_config({"base_settings": {"frame_limit": 12, "segment_seconds": 0.5, "min_file_size": 512,
+                                                  "output_format": "both", "shard_size": 5},
                                 "videos": videos}, source="scenario")
     reference = run_patches(cfg, work / "reference", scale=Scale(workers=2))
     events = {}

@@ -102,6 +102,17 @@ def test_patch_job_survives_a_killed_worker_node(tmp_path):
         assert (ref / name).read_bytes() == (got / name).read_bytes(), name
     manifest = [json.loads(line)["key"] for line in (got / ".generator_manifest.jsonl").read_text().splitlines()]
     assert len(manifest) == len(set(manifest)) == report["planned"]
+    assert_same_shards_and_index(ref, got)
+
+
+def assert_same_shards_and_index(ref, got) -> None:
+    """The shard tars byte-identical to the undisturbed run's, the index equal, no fragment left."""
+    import pyarrow.parquet as pq
+
+    tars = lambda root: {p.relative_to(root).as_posix(): p.read_bytes() for p in (root / "shards").rglob("*.tar")}
+    assert tars(got) == tars(ref) and len(tars(ref)) >= 2
+    assert pq.read_table(got / "index.parquet").equals(pq.read_table(ref / "index.parquet"))
+    assert not (got / ".fragments").exists()
 
 
 def test_killed_patch_driver_resumes_to_identical_files(tmp_path):
@@ -118,7 +129,8 @@ def test_killed_patch_driver_resumes_to_identical_files(tmp_path):
     config.write_text(json.dumps({"base_settings": {"frame_limit": 24, "segment_seconds": 0.5, "min_file_size": 512},
                                   "videos": videos}))
     env = {**os.environ, "VIDRAY_RAY_TMPDIR": tempfile.mkdtemp(prefix="vr")}
-    cmd = [sys.executable, "-m", "vidray", "patches", str(config), "--no-live", "--num-cpus", "2", "--workers", "1"]
+    cmd = [sys.executable, "-m", "vidray", "patches", str(config), "--no-live", "--num-cpus", "2", "--workers", "1",
+           "--output-format", "both", "--shard-size", "7"]
     out = tmp_path / "killed"
     log = open(tmp_path / "driver.log", "w")
     driver = subprocess.Popen(cmd + ["--output", str(out)], env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -145,3 +157,4 @@ def test_killed_patch_driver_resumes_to_identical_files(tmp_path):
     assert files == sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png"))
     for name in files:
         assert (ref / name).read_bytes() == (out / name).read_bytes(), name
+    assert_same_shards_and_index(ref, out)

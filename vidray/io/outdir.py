@@ -48,9 +48,9 @@ class OutputDir:
         self.lease = Lease(self.root, self.meta, job).acquire()  # one writer: a live run here is refused
         if replace:
             for name in [n for n in storage.list_names(self.meta) if n not in (LEASE_FILE, LOCK_FILE)]:
-                _delete(storage.join(self.meta, name))
+                storage.delete_tree(storage.join(self.meta, name))
             for name in owned:
-                _delete(storage.join(self.root, name))
+                storage.delete_tree(storage.join(self.root, name))
             previous = None
         self.complete = bool(previous and previous.get("complete"))
         if previous is None:
@@ -76,20 +76,6 @@ class OutputDir:
         self._write(complete=True)
         self.complete = True
         self.lease.release()
-
-
-def _delete(location) -> None:
-    """Remove a file or a whole directory/prefix (local or object store); nothing there is fine."""
-    import pyarrow.fs as pafs
-
-    fs, path = storage.resolve(location)
-    kind = fs.get_file_info(path).type
-    if kind == pafs.FileType.Directory:
-        fs.delete_dir(path)
-    elif kind == pafs.FileType.File:
-        fs.delete_file(path)
-    elif storage.is_uri(location) and storage.list_files(location):  # an object prefix
-        fs.delete_dir_contents(path, missing_dir_ok=True)
 
 
 def _describe_difference(previous: dict, job: str, config: dict) -> str:

@@ -154,6 +154,20 @@ def delete(location) -> None:
         pass
 
 
+def delete_tree(location) -> None:
+    """Remove a file or a whole directory/prefix (local or object store); nothing there is fine."""
+    import pyarrow.fs as pafs
+
+    fs, path = resolve(location)
+    kind = fs.get_file_info(path).type
+    if kind == pafs.FileType.Directory:
+        fs.delete_dir(path)
+    elif kind == pafs.FileType.File:
+        fs.delete_file(path)
+    elif is_uri(location) and list_files(location):  # an object prefix
+        fs.delete_dir_contents(path, missing_dir_ok=True)
+
+
 def write_json(location, obj) -> None:
     """``obj`` as indented JSON, one whole object / atomic file."""
     import json

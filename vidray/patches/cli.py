@@ -29,6 +29,11 @@ def register(commands) -> None:
     p.add_argument("--seed", type=non_negative_int, help="random seed of the plan (base_settings.seed, 0)")
     p.add_argument("--frame-limit", dest="base_frame_limit", type=positive_int,
                    help="extractions per video at category weight 1 (base_settings.base_frame_limit)")
+    p.add_argument("--output-format", dest="output_format", choices=("folders", "webdataset", "both"),
+                   help="the seed's PNG folder tree, WebDataset tar shards, or both (base_settings.output_format, "
+                        "folders); either way OUT/index.parquet lists every extraction")
+    p.add_argument("--shard-size", dest="shard_size", type=positive_int,
+                   help="samples per shard of one category and format (base_settings.shard_size, 1000)")
     p.add_argument("--overwrite", action="store_true", help="replace an output dir that holds a different run")
     p.add_argument("--dry-run", dest="dry_run", action="store_true",
                    help="print the plan (extractions per category and format, notes, work items, frames to decode, "
@@ -53,7 +58,8 @@ def run_patches_command(args) -> int:
     from vidray.patches.config import load_patches_config
     from vidray.patches.job import run_patches
 
-    cfg = load_patches_config(args.config, {"seed": args.seed, "base_frame_limit": args.base_frame_limit})
+    cfg = load_patches_config(args.config, {"seed": args.seed, "base_frame_limit": args.base_frame_limit,
+                                            "output_format": args.output_format, "shard_size": args.shard_size})
     output = output_path(args.output, "--output") if args.output else None
     if output is None and cfg.base_settings.output_base_dir:
         output = output_path(cfg.base_settings.output_base_dir, "base_settings.output_base_dir")

@@ -42,6 +42,8 @@ class BaseSettings:
     hlg_ootf: str = bounded("per_channel", choices=HLG_OOTFS)
     scale_filter: str = bounded("lanczos", choices=SCALE_FILTERS)
     png_compression: int = bounded(1, ge=0, le=9)
+    output_format: str = bounded("folders", choices=("folders", "webdataset", "both"))
+    shard_size: int = bounded(1000, ge=1)
     format_distribution: dict = field(default_factory=dict)
 
     def unused_notes(self) -> list[str]:

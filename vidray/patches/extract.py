@@ -22,6 +22,7 @@ from vidray.io.probe import Timeline
 from vidray.patches.crops import crop_window, make_patch_set
 from vidray.patches.decode import SegmentDecoder, frame_to_array
 from vidray.patches.plan import HALF
+from vidray.patches.shards import MEMBERS, fragment_path, sample_json, tar_bytes
 from vidray.patches.tonemap import signal_peak_nits, tonemap_to_bt709
 
 log = logging.getLogger("vidray.patches")
@@ -83,19 +84,34 @@ def extract_segment(item: dict, settings: dict, root: str) -> list[dict]:
     skip = max(2 * HALF + 1, int(round(settings["retry_skip_seconds"] * fps)))
     pending = sorted((_Window(w, w["centre"]) for w in item["windows"]), key=lambda w: (w.centre, w.spec["key"]))
     records: list[dict] = []
+    output_format = settings.get("output_format", "folders")
+    samples: list[tuple[dict, dict[str, bytes]]] = []  # ok records and their sample files, for the fragment
 
-    def record(w: _Window, status: str, reason: str | None = None, nbytes: int = 0) -> None:
+    def record(w: _Window, status: str, reason: str | None = None, nbytes: int = 0) -> dict:
         s = w.spec
         rec = {"key": s["key"], "video": s["video"], "category": s["category"], "format": s["format"],
                "index": s["index"], "status": status, "planned_centre": s["centre"], "centre": w.centre,
                "time": round(timeline.time_of(w.centre), 3), "attempts": w.attempt + 1, "bytes": nbytes,
                "segment": item["segment"]}
-        if status == "ok":
+        if status == "ok" and output_format != "webdataset":
             rec["files"] = [s["paths"][k] for k in ("GT", "LR", "LR_7frames")]
-        else:
+        elif status != "ok":
             earlier = [f"frame {c}: {r}" for c, r in w.history]
             rec["reason"] = reason + (f" (earlier attempts: {'; '.join(earlier)})" if earlier else "")
         records.append(rec)
+        return rec
+
+    def finished(w: _Window, pngs: dict[str, bytes]) -> None:
+        if output_format != "webdataset":
+            for kind, data in pngs.items():
+                # durable before the driver records the extraction (a power loss must not leave a record of an
+                # empty PNG); object stores: one whole object each
+                storage.write_bytes(storage.join(root, w.spec["paths"][kind]), data)
+        rec = record(w, "ok", nbytes=sum(len(d) for d in pngs.values()))
+        if output_format != "folders":
+            files = {MEMBERS[kind]: data for kind, data in pngs.items()}
+            files["json"] = sample_json(w.spec, w.centre, rec["time"], settings)
+            samples.append((rec, files))
 
     def retry_or_fail(w: _Window, reason: str) -> None:
         if w.attempt < settings["max_retry_attempts"]:
@@ -137,7 +153,7 @@ def extract_segment(item: dict, settings: dict, root: str) -> list[dict]:
                     for w in [w for w in pending if w.last <= idx]:
                         pending.remove(w)
                         try:
-                            _finish(w, buffer, hdr, settings, root, record, peaks.get(w.centre))
+                            _finish(w, buffer, hdr, settings, finished, peaks.get(w.centre))
                         except WindowRejected as exc:
                             retry_or_fail(w, str(exc))
                             restart |= w in pending and w.first <= decoder.position
@@ -167,18 +183,20 @@ def extract_segment(item: dict, settings: dict, root: str) -> list[dict]:
                 retry_or_fail(w, error)
     finally:
         decoder.close()
+    if samples:  # the item's samples, one whole fragment, durable before any of their records is returned
+        path, members = fragment_path(item), []
+        for j, (rec, files) in enumerate(samples):
+            rec["fragment"], rec["member"] = path, f"{j:04d}"
+            members += [(f"{j:04d}.{suffix}", files[suffix]) for suffix in (*MEMBERS.values(), "json")]
+        storage.write_bytes(storage.join(root, path), tar_bytes(members))
     return records
 
 
-def _finish(w: _Window, buffer: dict, hdr, settings: dict, root: str, record, peak_nits: float | None) -> None:
+def _finish(w: _Window, buffer: dict, hdr, settings: dict, finished, peak_nits: float | None) -> None:
     missing = [i for i in range(w.first, w.last + 1) if i not in buffer]
     if missing:
         raise WindowRejected(f"frames {missing} missing (not decodable)")
     pngs = build_outputs([buffer[i] for i in range(w.first, w.last + 1)], w.spec["box"], hdr, settings, peak_nits)
     if len(pngs["GT"]) < settings["min_file_size"]:
         raise WindowRejected(f"GT PNG is {len(pngs['GT'])} bytes, below min_file_size {settings['min_file_size']}")
-    for kind, data in pngs.items():
-        # durable before the driver records the extraction (a power loss must not leave a record of an empty
-        # PNG); object stores: one whole object each
-        storage.write_bytes(storage.join(root, w.spec["paths"][kind]), data)
-    record(w, "ok", nbytes=sum(len(d) for d in pngs.values()))
+    finished(w, pngs)

@@ -20,8 +20,10 @@ from vidray.io.probe import probe_video
 from vidray.patches.config import BaseSettings, PatchesConfig, VideoEntry
 from vidray.patches.extract import extract_segment
 from vidray.patches.formats import CATEGORY_FOLDERS
+from vidray.patches.index import INDEX_FILE, index_row, write_index
 from vidray.patches.layout import MANIFEST_FILE, STATUS_FILE, create_tree
 from vidray.patches.plan import VideoInfo, VideoPlan, plan_segments, plan_video
+from vidray.patches.shards import FRAGMENTS, PACK, SHARD_RECORD, SHARDS, plan_shards
 from vidray.patches.status import PatchStatus
 from vidray.progress import Progress
 from vidray.run import JobRun
@@ -71,7 +73,8 @@ def task_settings(info: VideoInfo, plan: VideoPlan, bs: BaseSettings) -> dict:
             "work_size": list(plan.work_size), "max_retry_attempts": bs.max_retry_attempts,
             "retry_skip_seconds": bs.retry_skip_seconds, "min_file_size": bs.min_file_size,
             "tone_curve": bs.tone_curve, "tone_desat": bs.tone_desat, "hdr_peak_nits": bs.hdr_peak_nits,
-            "hlg_ootf": bs.hlg_ootf, "scale_filter": bs.scale_filter, "png_compression": bs.png_compression}
+            "hlg_ootf": bs.hlg_ootf, "scale_filter": bs.scale_filter, "png_compression": bs.png_compression,
+            "output_format": bs.output_format, "source_size": list(info.display_size)}
 
 
 def _probe_all(paths: list[str]) -> list:
@@ -133,7 +136,7 @@ def run_patches(cfg: PatchesConfig, output=None, *, scale: Scale | None = None, 
     run = JobRun("patches", output, cfg.identity(), overwrite=overwrite, record=MANIFEST_FILE, scale=scale,
                  progress=progress, unit="extractions",
                  owned=tuple(sorted({f.split("/")[0] for f in CATEGORY_FOLDERS.values()}))
-                 + (STATUS_FILE, MANIFEST_FILE))
+                 + (STATUS_FILE, MANIFEST_FILE, INDEX_FILE, FRAGMENTS, SHARDS))
     root = run.root
     summary = PatchesSummary(root, notes=bs.unused_notes())
     status = PatchStatus(storage.join(root, STATUS_FILE), root, videos=[v.name for v in cfg.videos],
@@ -143,6 +146,7 @@ def run_patches(cfg: PatchesConfig, output=None, *, scale: Scale | None = None, 
     recorded = run.record.records
     done = {k for k, r in recorded.items() if r["status"] == "ok" or not retry_failed}
     tasks, categories, planned_keys = [], {}, set()
+    planned = []  # (spec, probed video) of every planned extraction, in plan order (video, category, format, index)
     for pv in plan_job(cfg, done):
         entry, plan = pv.entry, pv.plan
         if pv.probe_error is not None:
@@ -157,6 +161,7 @@ def run_patches(cfg: PatchesConfig, output=None, *, scale: Scale | None = None, 
         for e in plan.extractions:
             categories.setdefault(e["category"], set()).add(e["format"])
             planned_keys.add(e["key"])
+        planned += [(e, pv) for e in sorted(plan.extractions, key=lambda e: (e["category"], e["format"], e["index"]))]
         settings = task_settings(pv.info, plan, bs)
         tasks += [{"task": json.dumps({"item": item, "settings": settings})} for item in pv.items]
     if isinstance(root, Path):  # the seed's folder tree, empty folders included (object stores have none)
@@ -193,6 +198,13 @@ def run_patches(cfg: PatchesConfig, output=None, *, scale: Scale | None = None, 
         status.write("interrupted", force=True)
         raise
 
+    # shards (when asked for) and the index of every extraction
+    latest = run.record.records
+    ok = [latest[e["key"]] for e, _ in planned if latest.get(e["key"], {}).get("status") == "ok"]
+    shard_of = _pack_shards(run, ok, bs, all_ok=len(ok) == len(planned)) if bs.output_format != "folders" else {}
+    write_index(root, [index_row(e, latest[e["key"]], pv.info, pv.plan.work_size, shard_of.get(e["key"]))
+                       for e, pv in planned if e["key"] in latest])
+
     # finish
     p = status.data["progress"]
     summary.ok, summary.failed = p["ok"], p["failed"]
@@ -204,3 +216,37 @@ def run_patches(cfg: PatchesConfig, output=None, *, scale: Scale | None = None, 
     run.finish()
     summary.seconds = run.seconds
     return summary
+
+
+def _pack_shards(run: JobRun, records: list[dict], bs: BaseSettings, all_ok: bool) -> dict[str, dict]:
+    """Pack the ok ``records`` (plan order) into shards on workers, skipping shards already written with the
+    same samples; remove shards of an earlier, larger plan; drop the fragments once every planned extraction
+    is in a shard. Returns ``{key: {"path", "shard_key"}}``."""
+    shards = plan_shards(records, bs.shard_size)
+    record_file = storage.join(run.out.meta, SHARD_RECORD)
+    written = json.loads(storage.read_bytes(record_file)) if storage.exists(record_file) else {}
+    present = storage.exist_all([storage.join(run.root, s["path"]) for s in shards])
+    todo = [s for s, there in zip(shards, present) if written.get(s["path"]) != s["digest"] or not there]
+    needed = sorted({sample["fragment"] for shard in todo for sample in shard["samples"]})
+    found = storage.exist_all([storage.join(run.root, f) for f in needed])
+    gone = [f for f, ok in zip(needed, found) if not ok]
+    if gone:
+        raise InputError(storage.join(run.root, gone[0]), f"and {len(gone) - 1} other fragments are gone, so shards "
+                         "cannot be repacked; rerun with --overwrite")
+    stage = dataclasses.replace(PACK, fn_kwargs={"root": str(run.root)})
+    for batch in run.stream([{"shard": json.dumps(s)} for s in todo], [stage]):
+        for text in batch["written"]:
+            done = json.loads(str(text))
+            written[done["path"]] = done["digest"]
+        storage.write_json(record_file, written)
+    keep = {s["path"] for s in shards}
+    shard_root = storage.join(run.root, SHARDS)
+    for location in storage.list_files(shard_root):
+        relative = f"{SHARDS}/{str(location)[len(str(shard_root)) + 1:]}"
+        if relative not in keep:  # left by an earlier run of a larger plan
+            storage.delete(location)
+    storage.write_json(record_file, {p: d for p, d in written.items() if p in keep})
+    if all_ok:
+        storage.delete_tree(storage.join(run.root, FRAGMENTS))
+    return {s["key"]: {"path": shard["path"], "shard_key": s["shard_key"]} for shard in shards
+            for s in shard["samples"]}
