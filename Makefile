@@ -24,7 +24,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check vidray tests bench ray_jobs
-	RAY_USAGE_STATS_ENABLED=0 $(BIN)/python -m pytest -q
+	RAY_USAGE_STATS_ENABLED=0 $(BIN)/python -m pytest -q --durations=25
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
