@@ -383,6 +383,19 @@ def s3_row(film: Path, frames: int, bucket: str, out: Path) -> dict:
     return row
 
 
+def shards_row(cfg, out: Path) -> dict:
+    """The job with each output format on 2 workers: wall time and files written (folders / shards + index)."""
+    import dataclasses
+
+    row = {}
+    for fmt in ("folders", "webdataset", "both"):
+        base = dataclasses.replace(cfg.base_settings, output_format=fmt, shard_size=16)
+        seconds = run_vidray(dataclasses.replace(cfg, base_settings=base), out / f"fmt_{fmt}", 2)
+        files = sum(1 for p in (out / f"fmt_{fmt}").rglob("*") if p.is_file() and ".vidray" not in p.parts)
+        row[fmt] = (seconds, files)
+    return row
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames-1080", type=int, default=1500, help="frames of the 1080p H.264 clip (1500)")
@@ -391,6 +404,7 @@ def main() -> int:
     ap.add_argument("--frames-s3", type=int, default=250,
                     help="frames of the 4K HEVC clip (2 s GOPs, 50 Mbit/s) read from S3 (250)")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "vidray-bench-patches")
+    ap.add_argument("--only-shards", action="store_true", help="run only the output-format row")
     args = ap.parse_args()
     import ray
 
@@ -415,6 +429,13 @@ def main() -> int:
     try:
         # start the 2 worker processes and their imports once, as on a running cluster (not timed)
         run_vidray(config_for(clips[0][1], DENSITY * 2, segments=2), out / "warmup", 2)
+        shards = shards_row(config_for(h264, args.frames_1080, segments=4, density=DENSITY // 2), out)
+        (t_f, n_f), (t_w, n_w), (t_b, _) = shards["folders"], shards["webdataset"], shards["both"]
+        print(f"output formats (1080p h264, 2 workers, {2 * args.frames_1080 // DENSITY} extractions): folders "
+              f"{t_f:.2f}s ({n_f} files), webdataset {t_w:.2f}s ({n_w} files: shards + index), both {t_b:.2f}s | "
+              f"webdataset/folders time {t_w / t_f:.2f}, both/folders {t_b / t_f:.2f}", flush=True)
+        if args.only_shards:
+            return 0
         for name, path, frames, hdr in clips:
             cfg = config_for(path, frames, segments=4)
             n = cfg.base_settings.base_frame_limit
