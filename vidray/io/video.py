@@ -32,7 +32,8 @@ def write_mp4(path: str | os.PathLike, frames: np.ndarray, fps: int = 10, crf: i
             stream = container.add_stream("libx264", rate=fps)
             stream.width, stream.height = width, height
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "medium"}
+            # one encoder thread: x264's bytes depend on its thread count, which would follow the node's cores
+            stream.options = {"crf": str(crf), "preset": "medium", "threads": "1"}
             for planes_t in zip(*planes):
                 container.mux(stream.encode(_yuv_frame(planes_t)))
             container.mux(stream.encode())
