@@ -231,8 +231,9 @@ def _pack_shards(run: JobRun, records: list[dict], bs: BaseSettings, all_ok: boo
     found = storage.exist_all([storage.join(run.root, f) for f in needed])
     gone = [f for f, ok in zip(needed, found) if not ok]
     if gone:
-        raise InputError(storage.join(run.root, gone[0]), f"and {len(gone) - 1} other fragments are gone, so shards "
-                         "cannot be repacked; rerun with --overwrite")
+        others = f" (and {len(gone) - 1} other fragments)" if len(gone) > 1 else ""
+        raise InputError(storage.join(run.root, gone[0]), f"is gone{others}, so the shards cannot be repacked; "
+                         "rerun with --overwrite")
     stage = dataclasses.replace(PACK, fn_kwargs={"root": str(run.root)})
     for batch in run.stream([{"shard": json.dumps(s)} for s in todo], [stage]):
         for text in batch["written"]:
