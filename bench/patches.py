@@ -196,7 +196,7 @@ def bytes_per_extraction(cfg) -> tuple[int, int, int, int]:
 
     from vidray.io import storage
     from vidray.io.probe import probe_video
-    from vidray.patches.decode import SegmentDecoder
+    from vidray.io.segments import SegmentDecoder
     from vidray.patches.plan import HALF, plan_segments, plan_video
 
     entry = cfg.videos[0]
@@ -262,8 +262,9 @@ def tonemap_difference(path: Path, transfer: str, frames: int = 8) -> float:
     """Mean |vidray's default HDR path − /usr/bin/ffmpeg running the seed generator's exact filter chain| over
     the first frames of an HDR clip, 0–255 scale, on the 1920×1080 picture both produce."""
     from vidray.io.probe import probe_video
+    from vidray.io.segments import SegmentDecoder
     from vidray.patches.config import BaseSettings
-    from vidray.patches.decode import SegmentDecoder, frame_to_array
+    from vidray.patches.decode import frame_to_array
     from vidray.patches.extract import frame_peak_nits
     from vidray.patches.plan import work_size
     from vidray.patches.tonemap import tonemap_to_bt709

@@ -14,8 +14,9 @@ from vidray.embed.frames import iter_frame_batches
 from vidray.errors import InputError
 from vidray.io import storage
 from vidray.io.probe import probe_video
+from vidray.io.segments import SegmentDecoder
 from vidray.io.video import read_frames, write_mp4
-from vidray.patches.decode import SegmentDecoder, frame_to_array
+from vidray.patches.decode import frame_to_array
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,9 @@ import pytest
 
 from vidray.io.png import encode_png, read_png, write_png_bytes
 from vidray.io.probe import hdr_transfer, probe_video
+from vidray.io.segments import SegmentDecoder
 from vidray.patches.crops import crop_window, downscale, make_patch_set
-from vidray.patches.decode import SegmentDecoder, frame_to_array
+from vidray.patches.decode import frame_to_array
 from vidray.patches.formats import FORMATS
 from vidray.patches.tonemap import hable, hlg_inverse_oetf, hlg_oetf, pq_eotf, pq_inverse_eotf, tonemap_to_bt709
 

@@ -9,10 +9,11 @@ import pytest
 
 from vidray.io.png import read_png
 from vidray.io.probe import probe_video
+from vidray.io.segments import SegmentDecoder
 from vidray.io.video import read_frames
 from vidray.patches.config import parse_patches_config
 from vidray.patches.crops import downscale
-from vidray.patches.decode import SegmentDecoder, frame_to_array
+from vidray.patches.decode import frame_to_array
 from vidray.patches.formats import register_format
 from vidray.patches.job import run_patches
 from vidray.patches.layout import MANIFEST_FILE, STATUS_FILE

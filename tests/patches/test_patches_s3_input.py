@@ -11,8 +11,9 @@ import pytest
 from vidray.errors import ConfigError
 from vidray.io import storage
 from vidray.io.probe import probe_video
+from vidray.io.segments import SegmentDecoder
 from vidray.patches.config import load_patches_config
-from vidray.patches.decode import SegmentDecoder, frame_to_array
+from vidray.patches.decode import frame_to_array
 from vidray.patches.job import run_patches
 from vidray.stage import Scale
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.patches.conftest import encode, moving_scene
 from vidray.io.probe import probe_video
-from vidray.patches.decode import SegmentDecoder
+from vidray.io.segments import SegmentDecoder
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from vidray.cli_flags import (
     ray_session_of,
     scale_of,
 )
-from vidray.embed.config import DTYPES, EmbedConfig
+from vidray.embed.config import DTYPES, SAMPLE_MODES, EmbedConfig
 from vidray.io import storage
 from vidray.stage import Scale
 
@@ -36,6 +36,9 @@ def register(commands) -> None:
     p.add_argument("--pretrained", help="a pretrained tag (needs network or a cached download), a local "
                                         "checkpoint path, or none = random weights for tests/smoke runs "
                                         "(default: the model's first tag, openai for ViT-B-32)")
+    p.add_argument("--sample", choices=SAMPLE_MODES,
+                   help="time: frames by --fps or --every-n; keyframes: every keyframe of the video, each decoded "
+                        "on its own (the cheapest; as many frames as the encoder put keyframes) (time)")
     sampling = p.add_mutually_exclusive_group()
     sampling.add_argument("--fps", type=positive_float, help="frames sampled per second of video (1)")
     sampling.add_argument("--every-n", dest="every_n", type=positive_int, help="or sample every n-th frame")
@@ -69,7 +72,10 @@ def register(commands) -> None:
 def config_from_args(args) -> EmbedConfig:
     """The validated EmbedConfig of the parsed flags (unset flags keep the defaults)."""
     from vidray.config import from_dict
+    from vidray.errors import ConfigError
 
+    if args.sample == "keyframes" and args.fps is not None:
+        raise ConfigError([f"--sample keyframes embeds every keyframe: drop --fps {args.fps:g}"], source="arguments")
     names = {f.name for f in dataclasses.fields(EmbedConfig)}
     values = {k: v for k, v in vars(args).items() if k in names and v is not None}
     return from_dict(EmbedConfig, values)

@@ -84,8 +84,9 @@ def processed_files(run: JobRun) -> set[str]:
 # ---- Ray Data UDFs -------------------------------------------------------------------------------
 
 def decode_videos(batch: dict, *, pre: Preprocess, fps: float | None, every_n: int | None,
-                  frames_per_block: int) -> Iterator[dict]:
-    """Ray Data generator UDF: video rows in → blocks of about ``frames_per_block`` model-sized frames.
+                  frames_per_block: int, sample: str = "time") -> Iterator[dict]:
+    """Ray Data generator UDF: video rows in → blocks of about ``frames_per_block`` model-sized frames
+    (sampled by ``sample``: "time" = ``fps`` or ``every_n``, or "keyframes"; only those are decoded).
 
     Rows: ``video`` int64, ``frame_index`` int64, ``time`` float64, ``image`` uint8 [S,S,3],
     ``total`` int64, ``error`` str, ``duration``/``source_fps`` float64 (NaN if unknown). After a
@@ -104,7 +105,7 @@ def decode_videos(batch: dict, *, pre: Preprocess, fps: float | None, every_n: i
                     np.nan if info.fps is None else info.fps)
             # decode a few full-size frames at a time (a 4K frame is 25 MB), keep only resized ones
             for fb in iter_frame_batches(path, batch_size=min(DECODE_BATCH, frames_per_block), fps=fps,
-                                         every_n=every_n, info=info):
+                                         every_n=every_n, info=info, sample=sample):
                 pending.append(_rows(video, fb.indices, fb.times, resize_center_crop(fb.frames, pre), meta))
                 count += len(fb.indices)
                 if sum(len(r["video"]) for r in pending) >= frames_per_block:
@@ -235,7 +236,7 @@ def sample_metadata(video: VideoItem, cfg: EmbedConfig, spec: ModelSpec, parts, 
     return {
         "name": video.name, "split": video.split, "source_path": video.path, "caption": video.caption,
         "frame_count": int(shape[0]), "embed_dim": int(shape[1]), "dtype": cfg.dtype,
-        "sample_fps": cfg.sample_fps, "every_n": cfg.every_n,
+        "sample": cfg.sample, "sample_fps": cfg.sample_fps, "every_n": cfg.every_n,
         "source_fps": nan_none(source_fps), "duration": nan_none(duration),
         "frame_indices": [p[0] for p in parts], "frame_timestamps": [round(p[1], 6) for p in parts],
         "model": spec.name, "pretrained": spec.pretrained_label, "random_weights": spec.pretrained is None,
@@ -280,7 +281,7 @@ class ActorPool:
 def embed_stages(cfg: EmbedConfig, spec: ModelSpec, pool: ActorPool) -> list[Stage]:
     """Decode tasks (CPU) → model actors (GPU when ``pool.gpus``)."""
     decode = dataclasses.replace(DECODE, fn_kwargs=dict(pre=spec.preprocess, fps=cfg.sample_fps, every_n=cfg.every_n,
-                                                        frames_per_block=cfg.frames_per_block))
+                                                        frames_per_block=cfg.frames_per_block, sample=cfg.sample))
     embed = Stage("embed", Embedder, Resources(cpus=pool.cpus, gpus=pool.gpus or 0.0), batch_size=cfg.batch_size,
                   constructor_kwargs={"spec": spec, "cpu_threads": max(1, int(pool.cpus))},
                   min_actors=pool.min_actors, max_actors=pool.max_actors or pool.min_actors, cpu_work=False)

@@ -19,8 +19,9 @@ from vidray.errors import InputError
 from vidray.io import storage
 from vidray.io.png import encode_png
 from vidray.io.probe import Timeline
+from vidray.io.segments import SegmentDecoder
 from vidray.patches.crops import crop_window, make_patch_set
-from vidray.patches.decode import SegmentDecoder, frame_to_array
+from vidray.patches.decode import frame_to_array
 from vidray.patches.plan import HALF
 from vidray.patches.shards import MEMBERS, fragment_path, sample_json, tar_bytes
 from vidray.patches.tonemap import signal_peak_nits, tonemap_to_bt709

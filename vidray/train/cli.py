@@ -68,8 +68,11 @@ def _common_flags(p) -> None:
     p.add_argument("--max-failures", dest="max_failures", type=int,
                    help="worker failures a run recovers from via its last checkpoint (2; -1 = forever)")
     p.add_argument("--epochs", type=positive_int, help="epochs (10)")
-    p.add_argument("--batch-size", dest="batch_size", type=positive_int, help="per-worker batch size (16)")
-    p.add_argument("--lr", type=float, help="AdamW learning rate, cosine-decayed (1e-3)")
+    p.add_argument("--batch-size", dest="batch_size", type=positive_int,
+                   help="batch size per worker (16), or over all workers with --set batch_scope=global")
+    p.add_argument("--lr", type=float, help="peak learning rate (1e-3; AdamW, cosine-decayed unless the config "
+                                            "sets optimizer/scheduler; scaled by global batch / lr_base_batch "
+                                            "when that is set)")
     p.add_argument("--loss", nargs="+", metavar="NAME=WEIGHT", help="loss weights, e.g. mse=1 vgg=0.01 (mse=1)")
     p.add_argument("--vgg-weights", dest="vgg_weights", help="local VGG16 weights for the perceptual loss")
     p.add_argument("--keyframe-interval", dest="keyframe_interval", type=positive_int,
@@ -124,7 +127,7 @@ def register(commands) -> None:
 
 def train_config_from_args(args: argparse.Namespace, default_name: str | None = None):
     """TrainConfig from --config, then flags (``--set`` last)."""
-    from vidray.config import load_config
+    from vidray.config import load_config, read_config_file
     from vidray.train.config import TrainConfig
 
     set_train, set_model = parse_set(args.set_values)
@@ -132,9 +135,11 @@ def train_config_from_args(args: argparse.Namespace, default_name: str | None = 
                                                      "cpus_per_worker", "epochs", "batch_size", "lr", "vgg_weights",
                                                      "keyframe_interval", "run_name", "storage", "max_failures")}
     overrides["loss"] = parse_loss(args.loss)
-    if set_model:
-        overrides["model_args"] = set_model
     overrides.update(set_train)
+    if set_model:  # on top of the config file's model_args (--set hidden=[32,32] keeps its layer_norm: false)
+        base = overrides.get("model_args") or (read_config_file(args.config).get("model_args") if args.config
+                                                else None)
+        overrides["model_args"] = {**(base if isinstance(base, dict) else {}), **set_model}
     if default_name and not overrides.get("run_name"):
         overrides["run_name"] = default_name
     return load_config(TrainConfig, args.config, overrides)
