@@ -31,6 +31,7 @@ from vidray.runtime import ray_session
 from vidray.synth.moving_mnist import render_sequences
 from vidray.train.config import TrainConfig
 from vidray.train.loop import build_loss, make_optimizer, reduce_validation, save_state, train_one_epoch, validate
+from vidray.train.report import verdict
 from vidray.train.tasks import build_datasets, model_kwargs
 from vidray.train.trainer import run_training
 
@@ -161,12 +162,15 @@ def main() -> None:
                 start = time.perf_counter()
                 result = run_training(cfg, write_results=False)
                 last = result.history[-1]
-                quality.append((model, last["val_mse"], last["baseline_mse"], last["val_ssim"]))
+                black = last["baseline_all_black_openstl_mse"]
+                quality.append((model, last["val_openstl_mse"], black, last["val_openstl_ssim"]))
                 print(f"  quality {model}/{args.quality_preset}: {args.quality_epochs} epochs x "
                       f"{args.quality_sequences} seq in {time.perf_counter() - start:.0f}s → val MSE "
-                      f"{last['val_mse']:.1f} vs copy-last-frame {last['baseline_mse']:.1f} "
-                      f"(SSIM {last['val_ssim']:.3f} vs {last['baseline_ssim']:.3f})")
-    q = " ".join(f"{m}_mse={v:.1f}/copy_last={b:.1f}" for m, v, b, _ in quality)
+                      f"{last['val_openstl_mse']:.1f} vs all-black {black:.1f} / copy-last-frame "
+                      f"{last['baseline_copy_last_frame_openstl_mse']:.1f} (SSIM {last['val_openstl_ssim']:.3f} vs "
+                      f"{last['baseline_all_black_openstl_ssim']:.3f} / "
+                      f"{last['baseline_copy_last_frame_openstl_ssim']:.3f}): {verdict(last)}")
+    q = " ".join(f"{m}_mse={v:.1f}/all_black={b:.1f}" for m, v, b, _ in quality)
     print(f"RESULT train: steps ray/plain={loop_ratio:.3f} ({100 * (1 / loop_ratio - 1):+.1f}%) "
           f"steps_cpu ray/plain={cpu_ratio:.3f} ({100 * (1 / cpu_ratio - 1):+.1f}%) "
           f"epoch ray/plain={ratio:.3f} ({100 * (1 / ratio - 1):+.1f}%) 2w/1w={scaling:.2f} {q}")

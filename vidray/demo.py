@@ -45,6 +45,7 @@ def run_demo(args) -> int:
         print(mm.line())
         train = _demo_train(out, mm.output)
         print(train.line())
+        print(demo_verdict(train.history))
     print("\nWhere everything went:")
     print(f"  VideoMNIST MP4 tree : {vm.output / 'videos'}/{{train,test}}/class_{{d}}/video_{{i:04d}}.mp4")
     print(f"  VideoMNIST HDF5     : {vm.output / 'hdf5' / 'videomnist.h5'}  (train_data/idx/labels, test_*)")
@@ -53,6 +54,18 @@ def run_demo(args) -> int:
     print(f"  ConvLSTM training   : {train.run_dir}/{{metrics.csv,loss_curve.png,predictions.gif}}, "
           f"checkpoint {train.best_checkpoint}")
     return 0
+
+
+def demo_verdict(history: list[dict]) -> str:
+    """The demo model against the trivial baselines, plainly: a 2-epoch tiny ConvLSTM usually has not beaten them."""
+    from vidray.train.report import beats_baselines, verdict
+
+    if not history:
+        return "ConvLSTM: no epoch finished"
+    text = f"ConvLSTM after {history[-1].get('epoch', len(history))} epochs {verdict(history[-1])}"
+    if beats_baselines(history[-1]) is False:
+        text += " (expected of a 2-epoch demo on 200 sequences: train longer, see docs/models.md)"
+    return text
 
 
 def _demo_train(out: Path, moving_mnist: Path):

@@ -54,28 +54,44 @@ def text_width(text: str, scale: float = 0.45) -> int:
     return cv2.getTextSize(text, FONT, scale, 1)[0][0]
 
 
+def wrap_text(text: str, width: int, scale: float = 0.45) -> list[str]:
+    """``text`` broken at spaces into lines no wider than ``width`` pixels (a longer word stays whole)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and text_width(f"{lines[-1]} {word}", scale) <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
 def tile(
     cells: Sequence[Sequence[np.ndarray | None]],
     col_labels: Sequence[str] = (),
     row_labels: Sequence[str] = (),
     title: str = "",
     gap: int = 4,
+    note: str = "",
 ) -> np.ndarray:
     """Lay out same-size uint8 ``[h, w, 3]`` cells (``None`` = empty) in a labelled, bordered grid.
 
     ``cells[r][c]``; ``col_labels`` go above the columns, ``row_labels`` left of the rows,
-    ``title`` on top. Returns uint8 ``[H, W, 3]``.
+    ``title`` on top, then ``note`` (wrapped to the grid's width). Returns uint8 ``[H, W, 3]``.
     """
     sample = next(c for row in cells for c in row if c is not None)
     h, w = sample.shape[:2]
     n_rows, n_cols = len(cells), max(len(row) for row in cells)
     left = (max(text_width(s) for s in row_labels) + 2 * gap) if row_labels else 0
-    top = (22 if title else 0) + (20 if col_labels else 0)
-    height = top + n_rows * (h + gap) + gap
     width = left + n_cols * (w + gap) + gap
+    note_lines = wrap_text(note, width - 2 * gap) if note else []
+    head = (22 if title else 0) + 18 * len(note_lines)
+    top = head + (20 if col_labels else 0)
+    height = top + n_rows * (h + gap) + gap
     canvas = np.full((height, width, 3), BACKGROUND, np.uint8)
     if title:
         put_text(canvas, title, gap, 16, 0.5)
+    for i, line in enumerate(note_lines):
+        put_text(canvas, line, gap, (22 if title else 0) + 14 + 18 * i)
     for c, label in enumerate(col_labels):
         x0 = left + gap + c * (w + gap)
         put_text(canvas, label, x0 + max((w - text_width(label)) // 2, 0), top - 6)
@@ -92,13 +108,15 @@ def tile(
 
 
 def comparison_frames(
-    inputs: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor, max_items: int = 4, scale: int = 3
+    inputs: torch.Tensor, truth: torch.Tensor, pred: torch.Tensor, max_items: int = 4, scale: int = 3,
+    note: str = "",
 ) -> np.ndarray:
     """Animation frames ``input | truth | prediction``, one row per batch item.
 
     ``inputs``: ``[B, T_in, C, H, W]``; ``truth``, ``pred``: ``[B, T_out, C, H, W]``, floats in
     [0, 1]. The animation plays the context (truth/prediction panels empty), then the future
-    with the last input frame held. Returns uint8 ``[T_in + T_out, H', W', 3]``, H', W' even.
+    with the last input frame held; ``note`` (e.g. the verdict against the baselines) is written
+    under the title of every frame. Returns uint8 ``[T_in + T_out, H', W', 3]``, H', W' even.
     """
     n = min(max_items, inputs.shape[0])
     ins, gts, prs = (to_uint8(v[:n]) for v in (inputs, truth, pred))
@@ -117,7 +135,7 @@ def comparison_frames(
             title, labels = f"context {step + 1}/{t_in}", ("input", "truth", "prediction")
         else:
             title, labels = f"predicted +{future + 1}/{t_out}", ("last input", "truth", "prediction")
-        frames.append(tile(rows, labels, title=title))
+        frames.append(tile(rows, labels, title=title, note=note))
     return _even(np.stack(frames))
 
 
@@ -148,14 +166,16 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
     return Path(path)
 
 
-def save_comparison_gif(path, inputs, truth, pred, fps: float = 4.0, max_items: int = 4, scale: int = 3) -> Path:
-    """GIF of :func:`comparison_frames` (input | truth | prediction per batch item)."""
-    return write_gif(path, comparison_frames(inputs, truth, pred, max_items, scale), fps)
+def save_comparison_gif(path, inputs, truth, pred, fps: float = 4.0, max_items: int = 4, scale: int = 3,
+                        note: str = "") -> Path:
+    """GIF of :func:`comparison_frames` (input | truth | prediction per batch item, ``note`` under the title)."""
+    return write_gif(path, comparison_frames(inputs, truth, pred, max_items, scale, note), fps)
 
 
-def save_comparison_mp4(path, inputs, truth, pred, fps: int = 4, max_items: int = 4, scale: int = 3) -> Path:
+def save_comparison_mp4(path, inputs, truth, pred, fps: int = 4, max_items: int = 4, scale: int = 3,
+                        note: str = "") -> Path:
     """H.264 MP4 (PyAV) of :func:`comparison_frames`."""
-    return write_mp4(path, comparison_frames(inputs, truth, pred, max_items, scale), fps=fps)
+    return write_mp4(path, comparison_frames(inputs, truth, pred, max_items, scale, note), fps=fps)
 
 
 def frame_grid(rows: Mapping[str, torch.Tensor | np.ndarray], scale: int = 2, title: str = "") -> np.ndarray:

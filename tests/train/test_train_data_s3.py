@@ -1,20 +1,21 @@
 """Training data from object storage (moto's S3 server on 127.0.0.1): Moving MNIST .npy and VideoMNIST .h5
-copied once into the node's cache, folders of videos and the patch job's PNG pairs read object by object —
-the same samples as from disk."""
+copied once into the node's cache, folders of videos and the patch job's pairs (folders or shards, found through
+its index) read object by object — the same samples as from disk."""
 
 from __future__ import annotations
 
 import time
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
+from vidray.config import from_dict
 from vidray.errors import InputError
 from vidray.io import storage
 from vidray.io.video import write_mp4
-from vidray.train.datasets import PatchPairs, patch_splits, video_splits
+from vidray.train.config import TrainConfig
+from vidray.train.datasets import PatchPairs, video_splits
 
 
 @pytest.fixture
@@ -61,19 +62,22 @@ def test_a_folder_of_videos_on_s3_gives_the_local_splits(s3_bucket, cache, tmp_p
         video_splits(f"{s3_bucket}/nothing-here", 0.5)
 
 
-def test_patch_pairs_on_s3_are_read_object_by_object(s3_bucket, tmp_path):
-    rng = np.random.default_rng(2)
-    for i in range(3):
-        gt = rng.integers(0, 256, (90, 90, 3), dtype=np.uint8)
-        lr = rng.integers(0, 256, (150, 30, 3), dtype=np.uint8)  # 5 frames of 30x30 stacked
-        for kind, img in (("GT", gt), ("LR", lr)):
-            data = cv2.imencode(".png", img)[1].tobytes()
-            (tmp_path / "out" / "Universal" / "Patches" / kind).mkdir(parents=True, exist_ok=True)
-            (tmp_path / "out" / "Universal" / "Patches" / kind / f"patch_a_idx{i:04d}.png").write_bytes(data)
-            storage.write_bytes(f"{s3_bucket}/out/Universal/Patches/{kind}/patch_a_idx{i:04d}.png", data)
-    remote, _ = patch_splits(f"{s3_bucket}/out", "small_540", 0.0)
-    local, _ = patch_splits(str(tmp_path / "out"), "small_540", 0.0)
-    assert len(remote) == len(local) == 3 and all(gt.startswith("s3://") for gt, _ in remote)
-    for a, b in zip(PatchPairs(remote, 30, False, 0), PatchPairs(local, 30, False, 0)):
-        (lr_a, gt_a), (lr_b, gt_b) = a[0], b[0]
-        assert torch.equal(lr_a, lr_b) and torch.equal(gt_a, gt_b)
+def test_patch_pairs_on_s3_are_read_through_the_index(ray_local, vsr_patches, s3_bucket):
+    from vidray.train.feed import VAL, build_feed
+    from vidray.train.tasks import vsr_selection
+
+    for path in sorted(p for p in vsr_patches.rglob("*") if p.is_file()):
+        storage.write_bytes(f"{s3_bucket}/out/{path.relative_to(vsr_patches).as_posix()}", path.read_bytes())
+    for source in ("folders", "shards"):
+        remote, local = (from_dict(TrainConfig, {"model": "vsr", "data": data, "vsr_crop": 48, "val_fraction": 0.3,
+                                                 "vsr_source": source})
+                         for data in (f"{s3_bucket}/out", str(vsr_patches)))
+        sel_remote, sel_local = vsr_selection(remote), vsr_selection(local)
+        assert sel_remote.train.equals(sel_local.train) and sel_remote.root.startswith("s3://")
+        for a, b in zip(*(PatchPairs(sel, sel.val, 48, False, 0) for sel in (sel_remote, sel_local))):
+            (lr_a, gt_a), (lr_b, gt_b) = a[0], b[0]
+            assert a[1] == b[1] and torch.equal(lr_a, lr_b) and torch.equal(gt_a, gt_b)
+        fed = {name: {r["id"]: r["gt"] for r in build_feed(c).datasets[VAL].take_all()}
+               for name, c in (("remote", remote), ("local", local))}
+        assert fed["remote"].keys() == fed["local"].keys() and len(fed["remote"]) == sel_local.val.num_rows
+        assert all(np.array_equal(fed["remote"][k], fed["local"][k]) for k in fed["local"])

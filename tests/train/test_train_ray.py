@@ -39,7 +39,8 @@ def test_two_worker_ddp_learns_on_disjoint_shards(ddp_run):
     for name in ("metrics.csv", "loss_curve.png", "predictions.gif"):
         assert (result.run_dir / name).stat().st_size > 0
     rows = list(csv.DictReader(open(result.run_dir / "metrics.csv")))
-    assert len(rows) == 3 and {"val_mse", "val_ssim", "val_psnr", "baseline_mse"} <= set(rows[0])
+    assert len(rows) == 3 and {"val_openstl_mse", "val_openstl_ssim", "val_openstl_psnr", "beats_baselines",
+                               "baseline_copy_last_frame_openstl_mse", "baseline_all_black_openstl_mse"} <= set(rows[0])
 
 
 def test_checkpoint_restores_the_weights_that_were_validated(ddp_run):
@@ -47,8 +48,10 @@ def test_checkpoint_restores_the_weights_that_were_validated(ddp_run):
     model, saved_cfg = load_model(result.latest_checkpoint)
     assert saved_cfg == dataclasses.replace(cfg, gpu=False)  # gpu auto, resolved once on the driver (no GPU here)
     values = evaluate_checkpoint(result.latest_checkpoint)
-    assert values["val_mse"] == pytest.approx(result.history[-1]["val_mse"], rel=1e-4)
-    assert values["baseline_mse"] == pytest.approx(result.history[-1]["baseline_mse"], rel=1e-5)
+    assert values["val_openstl_mse"] == pytest.approx(result.history[-1]["val_openstl_mse"], rel=1e-4)
+    for name in ("copy_last_frame", "all_black"):
+        key = f"baseline_{name}_openstl_mse"
+        assert values[key] == pytest.approx(result.history[-1][key], rel=1e-5)
 
 
 def test_rerun_by_name_continues_at_the_next_epoch(ddp_run):

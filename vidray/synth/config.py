@@ -11,11 +11,22 @@ from vidray.synth.motion import MOTIONS, motion_names
 H5_COMPRESSIONS = ("none", "gzip", "lzf")
 
 
+# VideoGPT's HDF5Dataset (videogpt/data.py) draws each training window's start with
+# np.random.randint(0, len - sequence_length): it needs videos *longer* than its sequence_length (16 by
+# default), so 16-frame videos fail (`high <= 0`) and 17 is the shortest default it loads.
+VIDEOGPT_SEQUENCE_LENGTH = 16
+
+
 @dataclass(frozen=True)
 class VideoMNISTConfig:
-    """One labelled digit per video (label = digit), moving by one of ``motion_types``."""
+    """One labelled digit per video (label = digit), moving by one of ``motion_types``.
 
-    sequence_length: int = bounded(16, ge=1)
+    ``sequence_length`` defaults to 17, one more than VideoGPT's default window (16): its HDF5Dataset loads
+    only videos longer than the window. ``grayscale`` writes ``[N,H,W]`` frames, which VideoGPT cannot read
+    (its loader needs ``[N,H,W,3]``): the compact layout for other tools.
+    """
+
+    sequence_length: int = bounded(VIDEOGPT_SEQUENCE_LENGTH + 1, ge=1)
     videos_per_digit: int = bounded(1000, ge=1)
     test_videos_per_digit: int = bounded(200, ge=0)
     image_size: int = bounded(64, gt=DIGIT_SIZE, note="(the digit size) to leave room to move")
@@ -27,7 +38,7 @@ class VideoMNISTConfig:
     crf: int = bounded(17, ge=0, le=51)
     h5_compression: str = bounded("none", choices=H5_COMPRESSIONS)
     mnist_dir: str | None = None
-    videogpt_sequence_length: int = bounded(16, ge=1)
+    videogpt_sequence_length: int = bounded(VIDEOGPT_SEQUENCE_LENGTH, ge=1)
 
     def problems(self) -> list[str]:
         """Problems the declared bounds cannot say (empty when valid)."""

@@ -153,7 +153,7 @@ def run_videomnist(cfg: VideoMNISTConfig, output, *, scale: Scale | None = None,
 def run_moving_mnist(cfg: MovingMNISTConfig, output, *, scale: Scale | None = None, overwrite: bool = False,
                      progress: Progress | None = None) -> SynthSummary:
     """Generate classic Moving MNIST: ``moving_mnist.npy`` [T,N,64,64] (train), ``moving_mnist_test.npy``
-    and ``moving_mnist.h5`` (VideoGPT layout, labels = the digits of each sequence).
+    and ``moving_mnist.h5`` (VideoGPT layout unless grayscale, labels = the digits of each sequence).
 
     Rendering is cheap and deterministic, so an interrupted run renders again; only whole files count.
     """
@@ -218,12 +218,16 @@ def run_moving_mnist(cfg: MovingMNISTConfig, output, *, scale: Scale | None = No
 
 
 def videogpt_warnings(cfg: VideoMNISTConfig) -> list[str]:
-    """Warn when videos are too short for VideoGPT's HDF5Dataset at its sequence length."""
-    if cfg.sequence_length > cfg.videogpt_sequence_length:
-        return []
-    return [
-        f"videos have {cfg.sequence_length} frames, not more than VideoGPT's sequence_length="
-        f"{cfg.videogpt_sequence_length}: its HDF5Dataset samples windows only from videos longer than "
-        f"sequence_length, so train VideoGPT with --sequence_length {cfg.sequence_length - 1} or lower, "
-        f"or generate with --sequence-length {cfg.videogpt_sequence_length + 1} or more"
-    ]
+    """Warn when VideoGPT's HDF5Dataset cannot load the output: videos not longer than its sequence length,
+    or grayscale ``[N,H,W]`` frames (its loader needs ``[N,H,W,3]``)."""
+    warnings = []
+    if cfg.sequence_length <= cfg.videogpt_sequence_length:
+        warnings.append(
+            f"videos have {cfg.sequence_length} frames, not more than VideoGPT's sequence_length="
+            f"{cfg.videogpt_sequence_length}: its HDF5Dataset samples windows only from videos longer than "
+            f"sequence_length, so train VideoGPT with --sequence_length {cfg.sequence_length - 1} or lower, "
+            f"or generate with --sequence-length {cfg.videogpt_sequence_length + 1} or more")
+    if cfg.grayscale:
+        warnings.append("--grayscale writes [N,H,W] frames, which VideoGPT's loader cannot read (it needs "
+                        "[N,H,W,3]): leave out --grayscale for VideoGPT")
+    return warnings

@@ -1,4 +1,5 @@
-"""Convert a class-folder video tree (``{split}/{class}/*.mp4``) into a VideoGPT-layout HDF5.
+"""Convert a class-folder video tree (``{split}/{class}/*.mp4``) into an HDF5 in VideoGPT's layout (``[N,H,W,3]``;
+grayscale ``[N,H,W]`` is the compact layout VideoGPT cannot read).
 
 Decoding runs on Ray Data workers; the driver appends videos in sorted path order, so the
 file is the same whatever the worker count. ``class_{d}`` folders get label ``d``; other
@@ -141,6 +142,8 @@ def convert_tree(video_dir, output, *, grayscale: bool = False, compression: str
         warnings.append(f"the shortest video has {min_length} frames, not more than VideoGPT's sequence_length="
                         f"{videogpt_sequence_length}: train VideoGPT with --sequence_length {max(1, min_length - 1)} "
                         "or lower, or use longer videos")
+    if grayscale:
+        warnings.append("grayscale [N,H,W] frames: VideoGPT's loader cannot read them (it needs [N,H,W,3])")
     for message in warnings:
         log.warning(message)
     output = output if storage.is_uri(output) else Path(output)

@@ -68,8 +68,11 @@ def _common_flags(p) -> None:
     p.add_argument("--max-failures", dest="max_failures", type=int,
                    help="worker failures a run recovers from via its last checkpoint (2; -1 = forever)")
     p.add_argument("--epochs", type=positive_int, help="epochs (10)")
-    p.add_argument("--batch-size", dest="batch_size", type=positive_int, help="per-worker batch size (16)")
-    p.add_argument("--lr", type=float, help="AdamW learning rate, cosine-decayed (1e-3)")
+    p.add_argument("--batch-size", dest="batch_size", type=positive_int,
+                   help="batch size per worker (16), or over all workers with --set batch_scope=global")
+    p.add_argument("--lr", type=float, help="peak learning rate (1e-3; AdamW, cosine-decayed unless the config "
+                                            "sets optimizer/scheduler; scaled by global batch / lr_base_batch "
+                                            "when that is set)")
     p.add_argument("--loss", nargs="+", metavar="NAME=WEIGHT", help="loss weights, e.g. mse=1 vgg=0.01 (mse=1)")
     p.add_argument("--vgg-weights", dest="vgg_weights", help="local VGG16 weights for the perceptual loss")
     p.add_argument("--keyframe-interval", dest="keyframe_interval", type=positive_int,
@@ -110,7 +113,7 @@ def register(commands) -> None:
                       default=(1e-4, 1e-1), help="log-uniform VGG weight range (1e-4 1e-1)")
     tune.add_argument("--sweep-mse", dest="sweep_mse", action="store_true", help="also sweep the MSE weight")
     tune.add_argument("--sweep-lr", dest="sweep_lr", action="store_true", help="also sweep the learning rate")
-    tune.add_argument("--metric", default="val_mse", help="metric ASHA and the table use (val_mse)")
+    tune.add_argument("--metric", default="val_openstl_mse", help="metric ASHA and the table use (val_openstl_mse)")
     tune.add_argument("--mode", default="min", choices=("min", "max"))
     tune.add_argument("--max-concurrent-trials", dest="max_concurrent", type=positive_int,
                       help="default: as many as the cluster fits at its largest (an autoscaling cluster's "
@@ -124,7 +127,7 @@ def register(commands) -> None:
 
 def train_config_from_args(args: argparse.Namespace, default_name: str | None = None):
     """TrainConfig from --config, then flags (``--set`` last)."""
-    from vidray.config import load_config
+    from vidray.config import load_config, read_config_file
     from vidray.train.config import TrainConfig
 
     set_train, set_model = parse_set(args.set_values)
@@ -132,28 +135,29 @@ def train_config_from_args(args: argparse.Namespace, default_name: str | None = 
                                                      "cpus_per_worker", "epochs", "batch_size", "lr", "vgg_weights",
                                                      "keyframe_interval", "run_name", "storage", "max_failures")}
     overrides["loss"] = parse_loss(args.loss)
-    if set_model:
-        overrides["model_args"] = set_model
     overrides.update(set_train)
+    if set_model:  # on top of the config file's model_args (--set hidden=[32,32] keeps its layer_norm: false)
+        base = overrides.get("model_args") or (read_config_file(args.config).get("model_args") if args.config
+                                                else None)
+        overrides["model_args"] = {**(base if isinstance(base, dict) else {}), **set_model}
     if default_name and not overrides.get("run_name"):
         overrides["run_name"] = default_name
     return load_config(TrainConfig, args.config, overrides)
 
 
 def run_train_command(args) -> int:
-    from vidray.cli_flags import ray_session_of
+    from vidray.cli_flags import ray_session_of, scale_of
     from vidray.io import storage
     from vidray.train.report import epoch_line, metrics_table
-    from vidray.train.tasks import TASKS
     from vidray.train.trainer import run_training
 
     cfg = train_config_from_args(args)
     storage.check_location(cfg.storage_path, flag="--storage")  # before Ray starts: a bad bucket fails at once
     args.dashboard = True  # Train V2 cleans up after a dead controller through the state API it serves
     with ray_session_of(args):
-        result = run_training(cfg, on_epoch=lambda row: print_line(epoch_line(row, cfg.epochs)))
+        result = run_training(cfg, on_epoch=lambda row: print_line(epoch_line(row, cfg.epochs)), scale=scale_of(args))
     if result.history:
-        print(metrics_table({**result.history[-1], "samples": 0}, TASKS[cfg.model].baseline_name).rsplit("\n", 1)[0])
+        print(metrics_table({**result.history[-1], "samples": 0}).rsplit("\n", 1)[0])
     for path in result.files:
         print(f"  {path}")
     print(result.line())
@@ -163,7 +167,6 @@ def run_train_command(args) -> int:
 def run_evaluate_command(args) -> int:
     from vidray.errors import InputError
     from vidray.train.report import evaluate_checkpoint, load_model, local_checkpoint, metrics_table
-    from vidray.train.tasks import TASKS
 
     with local_checkpoint(args.checkpoint) as checkpoint:
         if not (checkpoint / "state.pt").exists():
@@ -171,12 +174,12 @@ def run_evaluate_command(args) -> int:
         values = evaluate_checkpoint(checkpoint, args.data, args.batch_size, args.max_samples, args.device)
         _, cfg = load_model(checkpoint)
     print(f"{cfg.model} ({cfg.preset}) on {args.data or cfg.data}:")
-    print(metrics_table(values, TASKS[cfg.model].baseline_name))
+    print(metrics_table(values))
     return 0
 
 
 def run_tune_command(args) -> int:
-    from vidray.cli_flags import ray_session_of
+    from vidray.cli_flags import ray_session_of, scale_of
     from vidray.config import load_config
     from vidray.io import storage
     from vidray.train.config import TuneConfig
@@ -191,7 +194,7 @@ def run_tune_command(args) -> int:
         "max_concurrent_trials": args.max_concurrent, "max_trial_failures": args.max_trial_failures})
     args.dashboard = True  # Train V2 cleans up the workers of ASHA-stopped trials through the state API
     with ray_session_of(args):
-        result = run_sweep(base, tcfg, emit=print_line)
+        result = run_sweep(base, tcfg, emit=print_line, scale=scale_of(args))
     print(format_table(result.rows))
     for path in result.files:
         print(f"  {path}")

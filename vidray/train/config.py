@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidray.config import bounded
+from vidray.train.patch_index import vsr_data_problems
 from vidray.train.tasks import TASKS
 
 
@@ -22,6 +23,12 @@ class TrainConfig:
 
     ``data`` is a synth output (Moving MNIST dir/.npy, VideoMNIST dir/.h5), a patch-job output
     (for ``vsr``), a folder of videos, or ``synthetic:moving-mnist`` for fresh sequences every epoch.
+
+    Optimisation: ``optimizer`` (adamw / adam) at ``lr``, ``scheduler`` per step (cosine to 0 / OpenSTL's
+    onecycle), ``grad_clip`` (0 = off). ``batch_size`` is per worker, or split over the workers with
+    ``batch_scope=global``; with ``lr_base_batch`` the learning rate used is ``lr * global batch /
+    lr_base_batch`` (the linear scaling rule). Recurrent predictors may train with OpenSTL's scheduled
+    sampling (``sampling``, over ``sampling_iters`` steps) and a loss over every output (``loss_outputs=all``).
     """
 
     model: str = "convlstm"
@@ -33,6 +40,13 @@ class TrainConfig:
     lr: float = bounded(1e-3, gt=0)
     weight_decay: float = bounded(0.0, ge=0)
     grad_clip: float = bounded(1.0, ge=0)
+    optimizer: str = bounded("adamw", choices=("adamw", "adam"))
+    scheduler: str = bounded("cosine", choices=("cosine", "onecycle"))
+    batch_scope: str = bounded("worker", choices=("worker", "global"))  # what batch_size counts
+    lr_base_batch: int | None = bounded(None, ge=1)  # None: lr as given; else scaled by global batch / this
+    sampling: str = bounded("none", choices=("none", "scheduled", "reverse"))  # ground truth fed in training
+    sampling_iters: int = bounded(50000, ge=1)  # steps over which the sampling schedule runs (OpenSTL: 50000)
+    loss_outputs: str = bounded("future", choices=("future", "all"))  # all: every rollout output (19 for 10->10)
     loss: dict = field(default_factory=lambda: {"mse": 1.0})
     vgg_weights: str | None = None
     vgg_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
@@ -50,6 +64,8 @@ class TrainConfig:
     samples_per_epoch: int = bounded(10000, ge=1)
     vsr_crop: int = 96
     vsr_format: str = "small_540"
+    vsr_categories: tuple[str, ...] | None = None  # None = every category of the patch index
+    vsr_source: str = bounded("auto", choices=("auto", "folders", "shards"))  # auto: shards when every row has one
     num_to_keep: int = bounded(3, ge=1)
     max_failures: int = bounded(2, ge=-1, note="(-1 = retry forever)")
     run_name: str = ""
@@ -72,10 +88,32 @@ class TrainConfig:
                             "no '/' or leading '.'), so the run stays inside --storage")
         if self.vsr_crop < 3 or self.vsr_crop % 3:
             problems.append(f"vsr_crop must be a positive multiple of 3 (the GT crop), got {self.vsr_crop}")
+        problems += vsr_data_problems(self.vsr_format, self.vsr_categories)
+        if self.batch_scope == "global" and self.batch_size % self.num_workers:
+            problems.append(f"batch_size {self.batch_size} (batch_scope global) must split evenly over "
+                            f"num_workers {self.num_workers}")
+        if (self.sampling != "none" or self.loss_outputs == "all") and not _teacher_forcing(self.model):
+            problems.append(f"sampling {self.sampling!r} / loss_outputs {self.loss_outputs!r} need a recurrent "
+                            f"predictor (convlstm); {self.model} has no teacher forcing")
         bad = [k for k, v in self.loss.items() if not isinstance(v, (int, float)) or v < 0]
         if bad or not self.loss or not any(v > 0 for v in self.loss.values() if isinstance(v, (int, float))):
             problems.append(f"loss weights must be numbers >= 0 with at least one > 0, got {self.loss}")
         return problems
+
+    @property
+    def worker_batch_size(self) -> int:
+        """Samples per step on each worker."""
+        return self.batch_size // self.num_workers if self.batch_scope == "global" else self.batch_size
+
+    @property
+    def global_batch_size(self) -> int:
+        """Samples per optimiser step over all workers (DDP averages their gradients)."""
+        return self.worker_batch_size * self.num_workers
+
+    @property
+    def scaled_lr(self) -> float:
+        """The peak learning rate used: ``lr * global_batch_size / lr_base_batch`` (``lr`` without a base)."""
+        return self.lr * self.global_batch_size / self.lr_base_batch if self.lr_base_batch else self.lr
 
     @property
     def name(self) -> str:
@@ -89,6 +127,13 @@ class TrainConfig:
         return s if "://" in s else str(Path(s).expanduser().absolute())
 
 
+def _teacher_forcing(model: str) -> bool:
+    """Whether registered ``model``'s forward takes ground-truth frames (``future``/``feed_mask``/``all_outputs``)."""
+    from vidray.models import MODELS
+
+    return model in MODELS and getattr(MODELS[model].constructor, "teacher_forcing", False)
+
+
 @dataclass(frozen=True)
 class TuneConfig:
     """A Ray Tune sweep of the loss weights (and optionally the learning rate) of one model."""
@@ -98,7 +143,7 @@ class TuneConfig:
     vgg_weight_max: float = bounded(1e-1, gt=0)
     sweep_mse_weight: bool = False
     sweep_lr: bool = False
-    metric: str = "val_mse"
+    metric: str = "val_openstl_mse"
     mode: str = bounded("min", choices=("min", "max"))
     grace_period: int = bounded(1, ge=1)
     max_concurrent_trials: int | None = bounded(None, ge=1)

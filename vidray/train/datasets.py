@@ -1,24 +1,25 @@
 """Training data as torch Datasets: clips from the synth outputs / video folders, fresh Moving MNIST
-sequences per epoch, and VSR pairs from the patch job's PNG folders.
+sequences per epoch, and the pure decode + crop of VSR patch pairs.
 
-Torch map-style Datasets (not Ray Data) because every training set here is small enough to sit
-on shared storage and be read at random; Ray Train's ``prepare_data_loader`` shards them with a
-``DistributedSampler`` so ranks see disjoint samples and each epoch is reshuffled.
+Torch map-style Datasets (not Ray Data) for the synthetic sets: they are small enough to sit on shared
+storage and be read at random, and a ``DistributedSampler`` gives ranks disjoint samples, reshuffled each
+epoch. VSR training at scale reads its pairs through Ray Data instead (:mod:`vidray.train.feed`).
 """
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 
 import numpy as np
+import pyarrow.compute as pc
 import torch
 from torch.utils.data import Dataset, IterableDataset
 
 from vidray.errors import InputError
 from vidray.io import storage
 from vidray.io.video import VIDEO_SUFFIXES
-from vidray.patches.formats import FORMATS
+from vidray.train.patch_index import sample_id
+from vidray.train.patch_pairs import PAIR_MEMBERS, crop_patch_pair, decode_patch_pair, read_tar_members
 
 SYNTHETIC_MOVING_MNIST = "synthetic:moving-mnist"
 
@@ -229,76 +230,59 @@ class FreshMovingMNIST(IterableDataset):
 
 
 class PatchPairs(Dataset):
-    """VSR pairs from the patch job's output: ``(lr float [5,3,c/3,c/3], gt float [3,c,c], index)``.
+    """VSR pairs of a :class:`~vidray.train.patch_index.PatchSelection` split, read on this process:
+    ``((lr float [5,3,c/3,c/3], gt float [3,c,c]), id)``. For the driver-side readers (predictions GIF,
+    ``vidray evaluate``, the check of the first sample); training reads the same rows through Ray Data
+    (:mod:`vidray.train.feed`).
 
-    GT/LR PNGs of one crop format (``Patches*/GT`` + ``Patches*/LR``, 5 LR frames stacked
-    vertically) under every category; a random aligned crop of ``crop`` GT pixels per item for
-    training (re-drawn each epoch), the centre crop for validation.
+    A random aligned crop of ``crop`` GT pixels per item for training (re-drawn each epoch), the centre
+    crop for validation. From shards, the first access to a tar reads it from its start (one stream) up to
+    the last sample these rows want from it, and keeps those samples until another tar is needed.
     """
 
-    def __init__(self, files: list[tuple[str, str]], crop: int, train: bool, seed: int):
-        self.files, self.crop, self.train, self.seed, self.epoch = files, crop, train, seed, 0
+    def __init__(self, selection, rows, crop: int, train: bool, seed: int):
+        self.root, self.source = selection.root, selection.source
+        self.rows = rows.to_pylist() if hasattr(rows, "to_pylist") else list(rows)
+        self.crop, self.train, self.seed, self.epoch = crop, train, seed, 0
+        self._wanted: dict[str, set[str]] = {}  # shard → the members these rows need from it
+        for row in self.rows if self.source == "shards" else ():
+            self._wanted.setdefault(row["shard"], set()).update(f"{row['shard_key']}.{m}" for m in PAIR_MEMBERS)
+        self._cached: tuple[str | None, dict[str, bytes]] = (None, {})
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self.rows)
 
     def __getitem__(self, i: int):
+        row = self.rows[i]
+        gt_png, lr_png, name = self._read(row)
+        gt, lr = decode_patch_pair(gt_png, lr_png, name)
+        rng = np.random.default_rng([self.seed, self.epoch, i]) if self.train else None
+        lr, gt = crop_patch_pair(gt, lr, self.crop, name, rng)
+        return (torch.from_numpy(lr).float().div_(255.0), torch.from_numpy(gt).float().div_(255.0)), \
+            sample_id(row["key"])
 
-        gt_path, lr_path = self.files[i]
-        gt, lr = (_read_image(p) for p in (gt_path, lr_path))
+    def _read(self, row: dict) -> tuple[bytes, bytes, str]:
+        if self.source == "folders":
+            gt = storage.join(self.root, row["gt"])
+            return storage.read_bytes(gt), storage.read_bytes(storage.join(self.root, row["lr"])), gt
+        if self._cached[0] != row["shard"]:
+            location = storage.join(self.root, row["shard"])
+            self._cached = (row["shard"], read_tar_members(location, self._wanted[row["shard"]]))
+        members, name = self._cached[1], f"{storage.join(self.root, row['shard'])}:{row['shard_key']}"
+        gt, lr = (members.get(f"{row['shard_key']}.{m}") for m in PAIR_MEMBERS)
         if gt is None or lr is None:
-            raise InputError(gt_path if gt is None else lr_path, "cannot be read as an image")
-        h, w = gt.shape[:2]
-        lh, lw = h // 3, w // 3
-        if lr.shape[:2] != (5 * lh, lw):
-            raise InputError(lr_path, f"LR stack is {lr.shape[1]}x{lr.shape[0]}, expected {lw}x{5 * lh} "
-                                      f"(5 frames at 1/3 of the {w}x{h} GT)")
-        c, lc = self.crop, self.crop // 3
-        if lc > min(lh, lw):
-            raise InputError(gt_path, f"GT {w}x{h} is smaller than vsr_crop {c}")
-        if self.train:
-            rng = np.random.default_rng([self.seed, self.epoch, i])
-            y, x = int(rng.integers(lh - lc + 1)), int(rng.integers(lw - lc + 1))
-        else:
-            y, x = (lh - lc) // 2, (lw - lc) // 2
-        frames = lr.reshape(5, lh, lw, 3)[:, y:y + lc, x:x + lc, ::-1]
-        gt = gt[3 * y:3 * y + c, 3 * x:3 * x + c, ::-1]
-        return (to_float_clip(frames, 3), to_float_clip(gt[None], 3)[0]), i
+            raise InputError(name, "is listed in the patch index but missing from its shard; rerun the patch job")
+        return gt, lr, name
 
 
-def _read_image(location) -> np.ndarray | None:
-    """BGR uint8 [H,W,3] of a PNG at a local path or a URI; None if it is not an image."""
-    import cv2
-
-    local = storage.local_path(location)
-    if local is not None:
-        return cv2.imread(str(local), cv2.IMREAD_COLOR)
-    return cv2.imdecode(np.frombuffer(storage.read_bytes(location), np.uint8), cv2.IMREAD_COLOR)
-
-
-def patch_splits(data: str, fmt: str, val_fraction: float) -> tuple[list, list]:
-    """(train, val) lists of (GT, LR) PNG locations of crop format ``fmt`` under a patch-job output (a
-    folder or a URI prefix); the split is a stable hash of the file name."""
-    if fmt not in FORMATS:
-        raise InputError(fmt, f"unknown crop format; choose from {', '.join(FORMATS)}")
-    if storage.kind(data) != "directory":
-        raise InputError(data, "training data does not exist")
-    folder = FORMATS[fmt].folder
-    files = set(storage.list_files(data))
-    pairs = []
-    for gt in sorted(files):
-        head, name = gt.rsplit("/", 1)
-        if head.endswith(f"/{folder}/GT") and name.endswith(".png"):
-            lr = f"{head[:-len('GT')]}LR/{name}"
-            if lr in files:
-                pairs.append((gt, lr))
-    if not pairs:
-        raise InputError(data, f"holds no {folder}/GT + {folder}/LR patch pairs (a `vidray patches` output?)")
-    val = [p for p in pairs if zlib.crc32(p[0].rsplit("/", 1)[1].encode()) % 1000 < val_fraction * 1000]
-    train = [p for p in pairs if p not in set(val)]
-    if not train:
-        raise InputError(data, "every patch fell into the validation split; lower val_fraction")
-    return train, val
+def check_first_pair(selection, crop: int) -> None:
+    """Read, decode and crop one training pair of ``selection`` on this process (bad data fails here, before
+    any worker starts). From shards: the first sample of the first tar that holds training rows (a short read)."""
+    rows = selection.train
+    if selection.source == "shards":
+        first = rows.filter(pc.equal(rows["shard"], min(rows["shard"].to_pylist())))
+        rows = first.take([int(np.argmin(first["shard_key"].to_numpy(zero_copy_only=False)))])
+    PatchPairs(selection, rows.slice(0, 1), crop, False, 0)[0]

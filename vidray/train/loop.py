@@ -99,7 +99,7 @@ def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, cfg, device, e
     for step, batch in enumerate(loader):
         batch = to_device(batch, device)
         with autocast_for(device, cfg.amp):
-            pred, true, _ = task.forward(model, batch, cfg)
+            pred, true = task.training_pass(model, batch, cfg, global_step + step)
             loss = loss_fn(pred.float(), true.float())
         if _all_ranks_any(not torch.isfinite(loss).item(), device):
             raise NonFiniteLoss(float(loss.item()), epoch, step, global_step + step)
@@ -123,45 +123,89 @@ def train_one_epoch(model, loader, loss_fn, optimizer, scheduler, cfg, device, e
 @torch.no_grad()
 def validate(model, loader, loss_fn, cfg, device) -> dict:
     """Validation metrics of this rank's share, as sums and a count (to all-reduce across ranks):
-    loss, every metric of :mod:`vidray.metrics`, and the task's baseline on the same samples."""
+    the loss, every metric of :mod:`vidray.metrics` for the model (``val_*``) and for each of the
+    task's baselines on the same samples (``baseline_{name}_*``), and LPIPS where the task lists it."""
     task = TASKS[cfg.model]
     model.eval()
+    lpips = _validation_lpips(task, device)
     sums: dict[str, float] = {}
-    count = 0
+    lpips_sums: dict[str, float] = {}
+    count = lpips_images = lpips_pixels = 0
     for batch in loader:
         batch = to_device(batch, device)
         with autocast_for(device, cfg.amp):
             pred, true, _ = task.forward(model, batch, cfg)
         pred, true = pred.float(), true.float()
         n = true.shape[0]
+        scored = {"val": pred} | {f"baseline_{b.name}": b.predict(batch, cfg)[0].float() for b in task.baselines}
         values = {"val_loss": float(loss_fn(pred, true))}
-        values.update({f"val_{k}": v for k, v in metrics.evaluate(pred, true).items()})
-        base, _ = task.baseline(batch, cfg)
-        values.update({f"baseline_{k}": v for k, v in metrics.evaluate(base.float(), true).items()})
+        for prefix, guess in scored.items():
+            values.update({f"{prefix}_{k}": v for k, v in metrics.evaluate(guess, true).items()})
         for k, v in values.items():
             sums[k] = sums.get(k, 0.0) + v * n
         count += n
+        # LPIPS (VGG16 on every frame) costs far more than the rest: on CPU only the first images are scored
+        take = n if device.type == "cuda" else min(n, -(-(LPIPS_CPU_PIXELS - lpips_pixels) // true[0].numel()))
+        if lpips is not None and take > 0:
+            for prefix, guess in scored.items():
+                distances = lpips.distance(guess[:take], true[:take])
+                lpips_sums[prefix] = lpips_sums.get(prefix, 0.0) + float(distances.sum())
+            lpips_images += take * true.shape[1]
+            lpips_pixels += take * true[0].numel()
+    for prefix, total in lpips_sums.items():  # a mean over the scored images, weighted like the other sums
+        sums[f"{prefix}_lpips_vgg"] = total / lpips_images * count
     return {"sums": sums, "count": count}
 
 
+# LPIPS on CPU scores the first validation samples of each rank until this many values are scored (32 frames
+# of 64x64 gray, 2 VSR crops of 192x192 RGB; at least one sample); on CUDA every sample
+LPIPS_CPU_PIXELS = 32 * 64 * 64
+
+
+def _validation_lpips(task, device):
+    """The shared LPIPS metric on ``device`` for tasks that list ``lpips_vgg``; None (with a warning saying
+    what to install) when its weights are missing, so that training goes on without the column."""
+    if "lpips_vgg" not in task.extra_metrics:
+        return None
+    from vidray.lpips import shared_lpips
+    from vidray.vgg_weights import WeightsNotFoundError
+
+    try:
+        return shared_lpips().to(device)
+    except WeightsNotFoundError as exc:
+        logging.getLogger("vidray.train").warning("validation without LPIPS: %s", exc)
+        return None
+
+
 def reduce_validation(result: dict, device) -> dict[str, float]:
-    """Means over every rank's validation share."""
+    """Means over every rank's validation share (a rank whose share was empty, e.g. fewer validation samples
+    than ranks, has no keys: the union of every rank's keys is reduced, so the collective sizes agree)."""
     keys = sorted(result["sums"])
-    t = torch.tensor([result["sums"][k] for k in keys] + [float(result["count"])], dtype=torch.float64, device=device)
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    if distributed:
+        every: list = [None] * dist.get_world_size()
+        dist.all_gather_object(every, keys)
+        keys = sorted(set().union(*every))
+    t = torch.tensor([result["sums"].get(k, 0.0) for k in keys] + [float(result["count"])], dtype=torch.float64,
+                     device=device)
+    if distributed:
         dist.all_reduce(t)
     count = max(t[-1].item(), 1.0)
     return {k: t[i].item() / count for i, k in enumerate(keys)}
 
 
 def make_optimizer(model, cfg, steps_per_epoch: int):
-    """AdamW + cosine decay to 0 over ``cfg.epochs`` (per step). The schedule is a closed form of
-    the step count, so resuming with more epochs stretches it instead of restarting it."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    """``cfg.optimizer`` (AdamW, or OpenSTL's Adam) at ``cfg.scaled_lr`` + ``cfg.scheduler`` over ``cfg.epochs``,
+    stepped per optimiser step: cosine decay to 0, or OpenSTL's one-cycle (:class:`~vidray.train.schedules.OneCycle`).
+    Both are closed forms of the step count, so resuming with more epochs stretches them instead of restarting."""
+    from vidray.train.schedules import OneCycle, cosine_factor
+
+    kind = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+    optimizer = kind(model.parameters(), lr=cfg.scaled_lr, weight_decay=cfg.weight_decay)
     total = max(cfg.epochs * steps_per_epoch, 1)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total)))
-    return optimizer, scheduler
+    if cfg.scheduler == "onecycle":
+        return optimizer, OneCycle(optimizer, total)
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_factor(step, total))
 
 
 def save_state(directory: str, model, optimizer, scheduler, epoch: int, cfg_dict: dict, history: list) -> None:
@@ -212,18 +256,25 @@ def train_loop_per_worker(loop_config: dict) -> None:
     device = ray.train.torch.get_device()
     torch.manual_seed(cfg.seed)
     model = build(cfg.model, cfg.preset, **model_kwargs(cfg))
-    train_ds, val_ds = build_datasets(cfg)
-    if isinstance(train_ds, IterableDataset):
-        train_ds.shard(rank, world)
-        sampler = None
-        train_loader = DataLoader(train_ds, batch_size=cfg.batch_size)
+    if TASKS[cfg.model].kind == "vsr":  # Ray Data: decoded and cropped on CPU tasks, sharded by Ray Train
+        from vidray.train.feed import FEED_KEY, worker_batches
+
+        sampler = train_ds = val_ds = None
+        train_loader, val_loader, steps_per_epoch = worker_batches(cfg, loop_config[FEED_KEY], world)
     else:
-        sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed,
-                                     drop_last=world > 1)  # no padding duplicates across ranks
-        train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler)
-    val_share = torch.utils.data.Subset(val_ds, range(rank, len(val_ds), world))
-    val_loader = DataLoader(val_share, batch_size=cfg.batch_size)
-    steps_per_epoch = math.ceil(len(train_ds) / (1 if sampler is None else world) / cfg.batch_size)
+        batch_size = cfg.worker_batch_size  # batch_scope=global: batch_size split over the workers
+        train_ds, val_ds = build_datasets(cfg)
+        if isinstance(train_ds, IterableDataset):
+            train_ds.shard(rank, world)
+            sampler = None
+            train_loader = DataLoader(train_ds, batch_size=batch_size)
+        else:
+            sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed,
+                                         drop_last=world > 1)  # no padding duplicates across ranks
+            train_loader = DataLoader(train_ds, batch_size=batch_size, sampler=sampler)
+        val_share = torch.utils.data.Subset(val_ds, range(rank, len(val_ds), world))
+        val_loader = DataLoader(val_share, batch_size=batch_size)
+        steps_per_epoch = math.ceil(len(train_ds) / (1 if sampler is None else world) / batch_size)
     optimizer, scheduler = make_optimizer(model, cfg, steps_per_epoch)
 
     start_epoch, history = 0, []
@@ -234,6 +285,7 @@ def train_loop_per_worker(loop_config: dict) -> None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        scheduler.base_lrs = [cfg.scaled_lr] * len(scheduler.base_lrs)  # this run's workers set the lr scaling
         start_epoch, history = state["epoch"] + 1, state["history"]
     model = ray.train.torch.prepare_model(model)
     loss_fn = build_loss(cfg, device)

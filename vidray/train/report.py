@@ -15,17 +15,67 @@ import torch
 from vidray.io import storage
 
 CURVE_METRICS = ("train_loss", "val_loss")
+# "beats the baselines" = lower OpenSTL MSE and higher OpenSTL SSIM than every trivial baseline
+JUDGED = {"openstl_mse": "lower", "openstl_ssim": "higher"}
+LABELS = {"openstl_mse": "MSE", "openstl_ssim": "SSIM"}
+
+
+def baseline_names(row: dict) -> list[str]:
+    """Names of the baselines in a validation row (keys ``baseline_{name}_openstl_mse``), in key order."""
+    suffix = "_openstl_mse"
+    return [k[len("baseline_"):-len(suffix)] for k in row if k.startswith("baseline_") and k.endswith(suffix)]
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and value == value  # not NaN
+
+
+def baseline_shortfalls(row: dict) -> list[str]:
+    """What keeps the model of ``row`` from beating its baselines, e.g. ``["MSE 190.2 vs all_black 176.4"]``;
+    empty when it beats every baseline on every judged metric."""
+    gaps = []
+    for metric, better in JUDGED.items():
+        model = row.get(f"val_{metric}")
+        for name in baseline_names(row):
+            base = row.get(f"baseline_{name}_{metric}")
+            if not (_number(model) and _number(base)):
+                continue
+            if (model >= base) if better == "lower" else (model <= base):
+                gaps.append(f"{LABELS[metric]} {model:.4g} vs {name} {base:.4g}")
+    return gaps
+
+
+def beats_baselines(row: dict) -> bool | None:
+    """True when the model beats every baseline of ``row`` on OpenSTL MSE and SSIM; None without baselines."""
+    if not baseline_names(row) or not all(_number(row.get(f"val_{m}")) for m in JUDGED):
+        return None
+    return not baseline_shortfalls(row)
+
+
+def verdict(row: dict) -> str:
+    """One plain sentence on the model against its trivial baselines (empty when the row has none)."""
+    beats = beats_baselines(row)
+    if beats is None:
+        return ""
+    names = " and ".join(baseline_names(row))
+    if beats:
+        return f"beats the trivial baselines ({names}) on MSE and SSIM"
+    return f"has NOT beaten the trivial baselines yet: {'; '.join(baseline_shortfalls(row))}"
 
 
 def epoch_line(row: dict, epochs: int, prefix: str = "train") -> str:
-    """One progress line for an epoch's report (what ``ray job logs --follow`` shows), e.g.
-    ``train: epoch 3/10 train_loss 0.0412 val_loss 0.0398 val_mse 163.2, 412 samples/s, 2.1 s/epoch, ETA 15s``."""
+    """One progress line for an epoch's report (what ``ray job logs --follow`` shows), e.g. ``train: epoch
+    3/10 train_loss 0.0412 val_loss 0.0398 val_openstl_mse 163.2 val_openstl_ssim 0.81 (beats baselines),
+    412 samples/s, 2.1 s/epoch, ETA 15s``."""
     from vidray.progress import format_seconds
 
     epoch = int(row.get("epoch", 0))
     parts = [f"{prefix}: epoch {epoch}/{epochs}"]
-    parts += [f"{k} {row[k]:.4g}" for k in ("train_loss", "val_loss", "val_mse")
+    parts += [f"{k} {row[k]:.4g}" for k in ("train_loss", "val_loss", "val_openstl_mse", "val_openstl_ssim")
               if isinstance(row.get(k), (int, float))]
+    beats = beats_baselines(row)
+    if beats is not None:
+        parts.append("(beats baselines)" if beats else "(below baselines)")
     text = " ".join(parts)
     if isinstance(row.get("train_samples_per_s"), (int, float)):
         text += f", {row['train_samples_per_s']:.1f} samples/s"
@@ -50,23 +100,30 @@ def write_metrics_csv(path: Path | str, rows: list[dict]) -> Path | str:
 
 
 def plot_loss_curve(path: Path | str, history: list[dict], title: str) -> Path | str:
-    """Train/val loss per epoch (left) and validation MSE vs the baseline (right)."""
+    """Train/val loss per epoch, then validation OpenSTL MSE and SSIM of the model against every baseline;
+    the title says whether the last epoch beats them."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     epochs = [r["epoch"] for r in history]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    names = baseline_names(history[-1]) if history else []
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for key in CURVE_METRICS:
-        ax1.plot(epochs, [r.get(key) for r in history], marker="o", label=key)
-    ax1.set(xlabel="epoch", ylabel="loss", title="loss", yscale="log")
-    ax1.legend()
-    ax2.plot(epochs, [r.get("val_mse") for r in history], marker="o", label="model")
-    ax2.plot(epochs, [r.get("baseline_mse") for r in history], linestyle="--", label="baseline")
-    ax2.set(xlabel="epoch", ylabel="MSE per frame (sum over pixels)", title="validation MSE")
-    ax2.legend()
-    fig.suptitle(title)
+        axes[0].plot(epochs, [r.get(key) for r in history], marker="o", label=key)
+    axes[0].set(xlabel="epoch", ylabel="loss", title="loss", yscale="log")
+    axes[0].legend()
+    for ax, metric, ylabel in ((axes[1], "openstl_mse", "OpenSTL MSE (sum over pixels)"),
+                               (axes[2], "openstl_ssim", "OpenSTL SSIM")):
+        ax.plot(epochs, [r.get(f"val_{metric}") for r in history], marker="o", label="model")
+        for name in names:
+            ax.plot(epochs, [r.get(f"baseline_{name}_{metric}") for r in history], linestyle="--", label=name)
+        ax.set(xlabel="epoch", ylabel=ylabel, title=f"validation {LABELS[metric]}"
+               + (" (lower is better)" if JUDGED[metric] == "lower" else " (higher is better)"))
+        ax.legend()
+    line = verdict(history[-1]) if history else ""
+    fig.suptitle(title + (f"\nlast epoch: {line}" if line else ""))
     fig.tight_layout()
     storage.write_bytes(path, figure_png(fig))
     return path
@@ -116,23 +173,28 @@ def load_model(checkpoint_dir: str | Path, device: str = "cpu"):
 
 @torch.no_grad()
 def save_predictions(path: Path | str, checkpoint_dir: str | Path, cfg, max_items: int = 4) -> Path | str:
-    """GIF of context | truth | prediction of the checkpoint's model on the first validation samples."""
+    """GIF of context | truth | prediction of the checkpoint's model on the first validation samples,
+    captioned with the checkpoint's verdict against the trivial baselines."""
     from torch.utils.data import DataLoader
 
     from vidray.models import bicubic_upsample
+    from vidray.train.loop import load_state
     from vidray.train.tasks import TASKS, build_datasets
     from vidray.viz import save_comparison_gif
 
     model, _ = load_model(checkpoint_dir)
+    history = load_state(checkpoint_dir).get("history") or [{}]
     _, val = build_datasets(cfg)
     batch = next(iter(DataLoader(val, batch_size=max_items)))
     task = TASKS[cfg.model]
     pred, true, context = task.forward(model, batch, cfg)
     if task.kind == "vsr":  # show the LR stack upsampled to GT size as the context
         context = torch.stack([bicubic_upsample(context[:, t]) for t in range(context.shape[1])], dim=1)
+    line = verdict(history[-1])
+    note = f"epoch {history[-1].get('epoch', '?')}: model {line}" if line else ""
     with storage.output_file(path, suffix=".gif") as tmp:  # local: renamed into place; URI: one upload
         save_comparison_gif(tmp, context.clamp(0, 1), true, pred.clamp(0, 1), max_items=max_items,
-                            scale=1 if true.shape[-1] >= 128 else 3)
+                            scale=1 if true.shape[-1] >= 128 else 3, note=note)
     return path
 
 
@@ -143,9 +205,10 @@ def in_dir(directory: Path | str, name: str) -> Path | str:
 
 def write_results_folder(cfg, run_dir: Path | str, history: list[dict],
                          best_checkpoint: str | None) -> list[Path | str]:
-    """metrics.csv, loss_curve.png and (from the best checkpoint, a local dir) predictions.gif in
-    ``run_dir`` (a local Path or a URI)."""
-    files = [write_metrics_csv(in_dir(run_dir, "metrics.csv"), history),
+    """metrics.csv (with a ``beats_baselines`` column), loss_curve.png and (from the best checkpoint, a local
+    dir) predictions.gif in ``run_dir`` (a local Path or a URI)."""
+    rows = [{**row, "beats_baselines": beats_baselines(row)} for row in history]
+    files = [write_metrics_csv(in_dir(run_dir, "metrics.csv"), rows),
              plot_loss_curve(in_dir(run_dir, "loss_curve.png"), history, f"{cfg.name}: {cfg.model} ({cfg.preset})")]
     if best_checkpoint:
         files.append(save_predictions(in_dir(run_dir, "predictions.gif"), best_checkpoint, cfg))
@@ -155,17 +218,21 @@ def write_results_folder(cfg, run_dir: Path | str, history: list[dict],
 @torch.no_grad()
 def evaluate_checkpoint(checkpoint_dir: str | Path, data: str | None = None, batch_size: int = 32,
                         max_samples: int | None = None, device: str = "cpu") -> dict[str, float]:
-    """Test metrics of a checkpoint on ``data`` (default: the data it was trained on; the test split
-    where the data has one) next to the task's baseline."""
+    """Test metrics of a checkpoint next to the task's baselines. Without ``data``: the held-out part of the
+    data it was trained on (its test split, else its validation fraction). With ``data``: that data is the
+    test set: its test split where it has one, else all of it (e.g. every sequence of a public
+    ``mnist_test_seq.npy`` ``[20, N, 64, 64]``)."""
     import dataclasses
 
     from torch.utils.data import DataLoader
 
     from vidray.train.loop import build_loss, reduce_validation, validate
-    from vidray.train.tasks import build_datasets
+    from vidray.train.tasks import TASKS, build_datasets
 
     model, cfg = load_model(checkpoint_dir, device)
     cfg = dataclasses.replace(cfg, data=data or cfg.data, max_val_samples=max_samples, loss={"mse": 1.0})
+    if data and TASKS[cfg.model].kind != "vsr":  # VSR patches have no test split; their split is a name hash
+        cfg = dataclasses.replace(cfg, val_fraction=1.0)
     _, test = build_datasets(cfg)
     loader = DataLoader(test, batch_size=batch_size)
     result = validate(model, loader, build_loss(cfg, torch.device(device)), cfg, torch.device(device))
@@ -174,12 +241,19 @@ def evaluate_checkpoint(checkpoint_dir: str | Path, data: str | None = None, bat
     return out
 
 
-def metrics_table(values: dict[str, float], baseline_name: str) -> str:
-    """Aligned text table: metric | model | baseline."""
+def metrics_table(values: dict[str, float], baselines: str | list[str] | None = None) -> str:
+    """Aligned text table: metric | model | each baseline (default: every baseline in ``values``), then the
+    verdict against all of them."""
     names = sorted({k.split("_", 1)[1] for k in values if k.startswith("val_")} - {"loss"})
-    lines = [f"{'metric':<22}{'model':>14}{baseline_name:>18}"]
+    found = baseline_names(values)
+    columns = [baselines] if isinstance(baselines, str) else list(baselines or found)
+    width = max([18] + [len(b) + 2 for b in columns])
+    lines = [f"{'metric':<22}{'model':>14}" + "".join(f"{b:>{width}}" for b in columns)]
     for name in names:
         lines.append(f"{name:<22}{values.get('val_' + name, float('nan')):>14.5g}"
-                     f"{values.get('baseline_' + name, float('nan')):>18.5g}")
+                     + "".join(f"{values.get(f'baseline_{b}_{name}', float('nan')):>{width}.5g}" for b in columns))
+    line = verdict(values)
+    if line:
+        lines.append(f"model {line}")
     lines.append(f"{'samples':<22}{int(values.get('samples', 0)):>14d}")
     return "\n".join(lines)

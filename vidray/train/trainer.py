@@ -19,12 +19,14 @@ from typing import Callable
 
 from vidray.config import to_dict
 from vidray.errors import ConfigError, VidrayError
+from vidray.stage import Scale
 from vidray.train.config import TrainConfig
 
 log = logging.getLogger("vidray.train")
 RUN_RECORD = "vidray_run.json"
 # settings a rerun may change without making it a different run
-RESUMABLE_CHANGES = {"epochs", "num_workers", "gpu", "cpus_per_worker", "max_failures", "storage"}
+# (vsr_source: folders and shards of one patch run hold the same samples)
+RESUMABLE_CHANGES = {"epochs", "num_workers", "gpu", "cpus_per_worker", "max_failures", "storage", "vsr_source"}
 
 
 class TrainingStopped(VidrayError):
@@ -46,9 +48,13 @@ class TrainResult:
 
     def line(self) -> str:
         last = self.history[-1] if self.history else {}
-        metric = ", ".join(f"{k}={last[k]:.4g}" for k in ("train_loss", "val_mse", "val_ssim", "val_psnr")
-                           if isinstance(last.get(k), (int, float)))
-        return f"train: {self.epochs_done} epochs → {self.run_dir} ({metric}); best checkpoint {self.best_checkpoint}"
+        from vidray.train.report import verdict
+
+        metric = ", ".join(f"{k}={last[k]:.4g}" for k in ("train_loss", "val_openstl_mse", "val_openstl_ssim",
+                                                           "val_openstl_psnr") if isinstance(last.get(k), (int, float)))
+        against = f"; model {verdict(last)}" if verdict(last) else ""
+        return (f"train: {self.epochs_done} epochs → {self.run_dir} ({metric}{against}); "
+                f"best checkpoint {self.best_checkpoint}")
 
 
 def check_run_record(cfg: TrainConfig) -> None:
@@ -95,24 +101,35 @@ def verbose_logging() -> bool:
 
 
 def build_trainer(cfg: TrainConfig, callbacks=(), extra_loop_config: dict | None = None,
-                  verbose: bool | None = None):
+                  verbose: bool | None = None, scale: Scale | None = None):
     """The ``TorchTrainer`` for ``cfg`` (gloo on CPU, nccl on GPU — Ray's TorchConfig default).
 
-    Ray Train's INFO logs (every report's metrics dict, worker-group starts) only when ``verbose``
-    (default: :func:`verbose_logging`); warnings and errors always.
+    VSR reads its patches through Ray Data (:mod:`vidray.train.feed`): decode tasks ask for what ``scale``
+    says (``--task-cpus``, ``--task-resources decode=1``). Ray Train's INFO logs (every report's metrics
+    dict, worker-group starts) only when ``verbose`` (default: :func:`verbose_logging`); warnings and errors
+    always.
     """
     from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
     from vidray.train.loop import train_loop_per_worker
+    from vidray.train.tasks import TASKS
 
     cfg = resolve_gpu(cfg)
     verbose = verbose_logging() if verbose is None else verbose
     loop_config = {"train": to_dict(cfg), "threads_per_worker": max(1, int(cfg.cpus_per_worker)),
                    "verbose": verbose, **(extra_loop_config or {})}
+    data = {}
+    if TASKS[cfg.model].kind == "vsr":
+        from vidray.train.feed import FEED_KEY, build_feed, data_config
+
+        feed = build_feed(cfg, scale)
+        loop_config[FEED_KEY] = feed.rows
+        data = {"datasets": feed.datasets, "dataset_config": data_config()}
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config=loop_config,
+        **data,
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.gpu,
                                      resources_per_worker=worker_resources(cfg)),
         run_config=RunConfig(
@@ -203,11 +220,13 @@ def read_stop_marker(cfg: TrainConfig, remove: bool = False) -> str | None:
 
 
 def run_training(cfg: TrainConfig, write_results: bool = True, on_epoch: Callable[[dict], None] | None = None,
-                 verbose: bool | None = None, extra_loop_config: dict | None = None) -> TrainResult:
+                 verbose: bool | None = None, extra_loop_config: dict | None = None,
+                 scale: Scale | None = None) -> TrainResult:
     """Train (or resume) ``cfg`` on the connected Ray cluster and write the results folder.
 
     ``gpu=None`` is decided here, once, from the cluster's capacity and recorded in the run record;
-    ``on_epoch(metrics)`` runs on the driver after every epoch (the CLI prints a line).
+    ``on_epoch(metrics)`` runs on the driver after every epoch (the CLI prints a line); ``scale``: what
+    VSR's decode tasks ask for (:func:`build_trainer`).
     """
     from vidray.io import storage
     from vidray.train.tasks import check_data
@@ -217,10 +236,30 @@ def run_training(cfg: TrainConfig, write_results: bool = True, on_epoch: Callabl
     cfg = resolve_gpu(cfg)
     check_run_record(cfg)
     read_stop_marker(cfg, remove=True)  # a rerun gets a fresh chance
-    result = fit_reporting_epochs(
-        lambda callbacks: build_trainer(cfg, callbacks, extra_loop_config=extra_loop_config, verbose=verbose),
-        on_epoch)
+    clear_data_error(cfg)
+    try:
+        result = fit_reporting_epochs(
+            lambda callbacks: build_trainer(cfg, callbacks, extra_loop_config=extra_loop_config, verbose=verbose,
+                                            scale=scale),
+            on_epoch)
+    except Exception as exc:  # bad data met by a worker (an unreadable PNG): one line, not Ray's report
+        from vidray.train.feed import data_error
+
+        bad = data_error(exc)
+        if bad is None:
+            raise
+        raise bad from None
     return finish_run(cfg, result, write_results=write_results)
+
+
+def clear_data_error(cfg: TrainConfig) -> None:
+    """Forget the bad input an earlier run of this name met (the user may have fixed it)."""
+    from vidray.io import storage
+    from vidray.train.feed import DATA_ERROR_FILE
+
+    record = storage.join(run_location(cfg), DATA_ERROR_FILE)
+    if storage.exists(record):
+        storage.delete(record)
 
 
 def finish_run(cfg: TrainConfig, result, write_results: bool = True) -> TrainResult:

@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 from ray.tune import Callback
 
 from vidray.config import from_dict, to_dict
+from vidray.stage import Scale
 from vidray.train.config import TrainConfig, TuneConfig
 
 log = logging.getLogger("vidray.tune")
@@ -52,7 +53,7 @@ def _run_trial(params: dict) -> None:
     base = from_dict(TrainConfig, params["base"])
     cfg = trial_config(base, params, ray.tune.get_context().get_trial_id(), params["trial_storage"])
     build_trainer(cfg, callbacks=[TuneReportCallback()], extra_loop_config=params.get("loop_extra"),
-                  verbose=params.get("verbose", False)).fit()
+                  verbose=params.get("verbose", False), scale=Scale(**params.get("scale", {}))).fit()
 
 
 def param_space(tcfg: TuneConfig, base: TrainConfig) -> dict:
@@ -139,11 +140,13 @@ class SweepResult:
 
 
 def run_sweep(base: TrainConfig, tcfg: TuneConfig, verbose: bool | None = None,
-              emit: Callable[[str], None] | None = None, extra_loop_config: dict | None = None) -> SweepResult:
+              emit: Callable[[str], None] | None = None, extra_loop_config: dict | None = None,
+              scale: Scale | None = None) -> SweepResult:
     """Run (or resume) the sweep ``base.name`` under ``base.storage_path``; write results.csv and sweep.png.
 
     Tune's status tables and Train's per-report logs only when ``verbose`` (default: ``vidray -v``);
-    ``emit`` gets one line per trial epoch. ``gpu=None`` is decided once here from the cluster's capacity.
+    ``emit`` gets one line per trial epoch. ``gpu=None`` is decided once here from the cluster's capacity;
+    ``scale`` (``--task-cpus``, ``--task-resources``) reaches each trial's VSR decode tasks.
     """
     from ray import tune
 
@@ -165,7 +168,8 @@ def run_sweep(base: TrainConfig, tcfg: TuneConfig, verbose: bool | None = None,
     else:
         space = {**param_space(tcfg, base), "base": to_dict(base),
                  "trial_storage": str(in_dir(sweep_dir, "trials")),
-                 "verbose": verbose, "loop_extra": extra_loop_config or {}}
+                 "verbose": verbose, "loop_extra": extra_loop_config or {},
+                 "scale": dataclasses.asdict(scale or Scale())}
         tuner = tune.Tuner(
             trainable,
             param_space=space,
@@ -188,7 +192,7 @@ def run_sweep(base: TrainConfig, tcfg: TuneConfig, verbose: bool | None = None,
                      "vgg_weight": c.get("vgg_weight"),
                      "mse_weight": c.get("mse_weight"), "lr": c.get("lr", base.lr), "metric_name": tcfg.metric,
                      "metric": m.get(tcfg.metric, math.nan), "epochs": m.get("epoch", 0),
-                     "val_ssim": m.get("val_ssim", math.nan), "val_psnr": m.get("val_psnr", math.nan),
+                     "val_ssim": m.get("val_openstl_ssim", math.nan), "val_psnr": m.get("val_openstl_psnr", math.nan),
                      "checkpoint": checkpoint_location(result, m.get(CHECKPOINT_PATH_KEY, "")),
                      "failures": trial_failures(result),
                      "error": failure_reason(result.error) if result.error else ""})
