@@ -9,8 +9,6 @@ import subprocess
 import sys
 import tempfile
 
-import pytest
-
 TRAIN_DICT = "Reporting training result"  # Ray Train V2's per-report INFO line, with the whole metrics dict
 TUNE_TABLE = "Trial status"  # Ray Tune's status table
 
@@ -46,12 +44,31 @@ def test_train_prints_one_line_per_epoch_and_no_metric_dicts(mm_dir, tmp_path):
         assert '"gpu": false' in f.read()  # auto, resolved on the driver and recorded
 
 
-@pytest.mark.parametrize("command", ["train", "tune"])
-def test_verbose_brings_back_rays_details(mm_dir, tmp_path, command):
-    extra = ["--num-samples", "1", "--max-concurrent-trials", "1"] if command == "tune" else []
-    proc = vidray(["-v", command, *tiny(mm_dir, tmp_path, 1), "--run-name", "loud", *extra], tmp_path)
+def test_verbose_brings_back_rays_details(mm_dir, tmp_path):
+    """`vidray -v tune`: Tune's tables and, from each trial's Train run, Ray Train's INFO logs."""
+    proc = vidray(["-v", "tune", *tiny(mm_dir, tmp_path, 1), "--run-name", "loud", "--num-samples", "1",
+                   "--max-concurrent-trials", "1"], tmp_path)
     out = proc.stdout + proc.stderr
-    assert TRAIN_DICT in out
-    assert (TUNE_TABLE in out) == (command == "tune")
-    prefix = "train:" if command == "train" else "tune "
-    assert any(line.startswith(prefix) and " epoch 1/1 " in line for line in proc.stdout.splitlines()), proc.stdout
+    assert TRAIN_DICT in out and TUNE_TABLE in out
+    assert any(line.startswith("tune ") and " epoch 1/1 " in line for line in proc.stdout.splitlines()), proc.stdout
+
+
+def test_verbose_train_asks_ray_train_for_its_info_logs():
+    """`vidray -v train` sets the vidray logger to INFO, and then the trainer asks Ray Train for INFO logs
+    (the same LoggingConfig whose output the tune run above shows reaching the terminal)."""
+    import logging
+
+    from vidray.config import from_dict
+    from vidray.train.config import TrainConfig
+    from vidray.train.trainer import build_trainer
+
+    cfg = from_dict(TrainConfig, {"model": "convlstm", "preset": "tiny", "data": "synthetic:moving-mnist",
+                                  "gpu": False})
+    assert build_trainer(cfg).run_config.logging_config.log_level == "WARNING"
+    logger = logging.getLogger("vidray")
+    level = logger.level
+    logger.setLevel(logging.INFO)  # as `vidray -v` (basicConfig at INFO) leaves it
+    try:
+        assert build_trainer(cfg).run_config.logging_config.log_level == "INFO"
+    finally:
+        logger.setLevel(level)

@@ -1,4 +1,4 @@
-"""Ray Train DDP on local Ray: 2 CPU workers, checkpoints, resume, a killed worker, NaN, the Tune sweep."""
+"""Ray Train DDP on local Ray: 2 CPU workers, checkpoints, resume, a killed worker, NaN (sweeps: test_tune.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 import pytest
 
 from vidray.config import from_dict
-from vidray.train.config import TrainConfig, TuneConfig
+from vidray.train.config import TrainConfig
 from vidray.train.report import evaluate_checkpoint, load_model
 from vidray.train.trainer import TrainingStopped, run_training
 
@@ -99,21 +99,3 @@ def test_nan_loss_stops_the_run_naming_the_step(ray_local, mm_dir, tmp_path):
     cfg = cfg_for(mm_dir, tmp_path, num_workers=1, lr=1e30, grad_clip=0.0, run_name="nan", max_failures=0)
     with pytest.raises(TrainingStopped, match=r"non-finite training loss .* step \d+"):
         run_training(cfg)
-
-
-def test_tune_sweep_with_asha_writes_the_table(ray_local, mm_dir, tmp_path):
-    from vidray.train.tune import format_table, run_sweep
-
-    base = cfg_for(mm_dir, tmp_path, num_workers=1, epochs=2, run_name="sweep", max_train_samples=8,
-                   max_val_samples=8, vgg_layers=["relu1_2", "relu2_2"])
-    sweep = run_sweep(base, from_dict(TuneConfig, {"num_samples": 2, "vgg_weight_min": 1e-3,
-                                                   "vgg_weight_max": 1e-1, "max_concurrent_trials": 2}))
-    assert len(sweep.rows) == 2 and not any(r["error"] for r in sweep.rows)
-    metrics = [r["metric"] for r in sweep.rows]
-    assert metrics == sorted(metrics)
-    assert all(1e-3 <= r["vgg_weight"] <= 1e-1 for r in sweep.rows)
-    assert all(1 <= r["epochs"] <= 2 and r["failures"] == 0 for r in sweep.rows)  # ASHA's time axis: epochs
-    assert sweep.best["checkpoint"] and os.path.isdir(sweep.best["checkpoint"])
-    rows = list(csv.DictReader(open(sweep.sweep_dir / "results.csv")))
-    assert len(rows) == 2 and (sweep.sweep_dir / "sweep.png").stat().st_size > 0
-    assert "vgg_weight" in format_table(sweep.rows)

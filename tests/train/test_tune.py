@@ -1,7 +1,11 @@
 """Ray Tune sweeps: concurrency from a flag or the cluster's maximum, GPU auto, failures retried by Train
-and then by Tune (resuming, epochs continuing), and a result table that names failed trials."""
+and then by Tune (resuming, epochs continuing), and a result table (results.csv, sweep.png) that names
+failed trials."""
 
 from __future__ import annotations
+
+import csv
+import os
 
 import pytest
 
@@ -133,7 +137,7 @@ def test_sweep_survives_failures_at_both_levels_and_resumes(ray_local, mm_dir, t
     """Trial A fails at the start of epoch 2 twice: Train restarts its workers once (max_failures=1),
     then the run fails for good and Tune restarts the trial (max_trial_failures=1), whose new Train run
     resumes from the epoch-1 checkpoint. Trial B fails every time: the sweep finishes and names it."""
-    from vidray.train.tune import run_sweep
+    from vidray.train.tune import format_table, run_sweep
 
     base = from_dict(TrainConfig, {"model": "convlstm", "preset": "tiny", "data": str(mm_dir), "batch_size": 8,
                                    "epochs": 2, "num_workers": 1, "storage": str(tmp_path), "run_name": "faulty",
@@ -164,6 +168,14 @@ def test_sweep_survives_failures_at_both_levels_and_resumes(ray_local, mm_dir, t
     assert [r["epoch"] for r in history] == [1, 2]
     assert any(line.startswith(f"tune {trial_a}: failed (failure 1)") for line in lines)
     assert any(line.startswith(f"tune {trial_b}: failed for good") for line in lines)
+
+    # the table: every trial, best first (errors last), in results.csv and as text; the plot
+    assert sweep.best["trial"] == trial_a and os.path.isdir(sweep.best["checkpoint"])
+    assert all(1e-4 <= r["vgg_weight"] <= 1e-1 for r in sweep.rows)  # the default range
+    table = list(csv.DictReader(open(sweep.sweep_dir / "results.csv")))
+    assert [r["trial"] for r in table] == [trial_a, trial_b] and table[1]["error"].startswith("InjectedFault")
+    assert (sweep.sweep_dir / "sweep.png").stat().st_size > 0
+    assert "vgg_weight" in format_table(sweep.rows) and trial_b in format_table(sweep.rows)
 
     out, err = capfd.readouterr()
     assert "Reporting training result" not in out + err  # Train's per-report metric dicts
