@@ -74,8 +74,9 @@ def descendants(root):
         todo.extend(children.get(pid, []))
     return out
 
-with ray_session(num_cpus=1):
-    import ray
+import ray, time
+time.sleep(max(0.0, float(os.environ["START_AT"]) - time.time()))  # both runs start Ray at the same moment
+with ray_session(num_cpus=1, dashboard=True):
     ray.get(ray.remote(lambda: 1).remote())  # a worker process too
     sockets = listening()
     mine = []
@@ -97,7 +98,8 @@ with ray_session(num_cpus=1):
 
 
 def test_local_ray_listens_on_loopback_only():
-    """Every socket a local vidray Ray listens on (GCS, raylet, agents, workers) is bound to 127.0.0.1."""
+    """Every socket a local vidray Ray listens on (GCS, raylet, dashboard, agents, workers) is bound to
+    127.0.0.1; two runs started at the same moment both start (they would race for the dashboard port)."""
     import json
     import shutil
     import subprocess
@@ -105,13 +107,20 @@ def test_local_ray_listens_on_loopback_only():
     import tempfile
 
     temp = tempfile.mkdtemp(prefix="vr-", dir="/tmp")  # Ray's socket paths must stay under 107 bytes
-    env = {**os.environ, "VIDRAY_RAY_TMPDIR": temp, "RAY_USAGE_STATS_ENABLED": "0"}
+    import time
+
+    from vidray.runtime import dashboard_port
+
+    env = {**os.environ, "VIDRAY_RAY_TMPDIR": temp, "RAY_USAGE_STATS_ENABLED": "0", "START_AT": str(time.time() + 8),
+           "VIDRAY_DASHBOARD_PORT": str(dashboard_port(preferred=0))}  # free now: both runs prefer it
     env.pop("RAY_ADDRESS", None)
-    out = subprocess.run([sys.executable, "-c", LISTENERS_SCRIPT], env=env, capture_output=True, text=True,
-                         timeout=120)
+    procs = [subprocess.Popen([sys.executable, "-c", LISTENERS_SCRIPT], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=180) for p in procs]
     shutil.rmtree(temp, ignore_errors=True)
-    assert out.returncode == 0, out.stderr[-2000:]
-    addresses = json.loads(out.stdout.strip().splitlines()[-1])
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-2000:]
+    addresses = [a for out, _ in outs for a in json.loads(out.strip().splitlines()[-1])]
     assert len(addresses) >= 4, addresses  # the GCS, the raylet, its agents and a worker at least
     loopback = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
     assert set(addresses) <= loopback, addresses

@@ -23,9 +23,11 @@ def ray_temp_dir() -> str:
     return os.environ.get("VIDRAY_RAY_TMPDIR") or os.path.join(tempfile.gettempdir(), f"vidray-ray-{os.getuid()}")
 
 
-def dashboard_port(host: str = "127.0.0.1", preferred: int = 8265) -> int:
-    """Ray's usual dashboard port if it is free on ``host``, else any free port (Ray refuses to start
-    when its dashboard port is taken, e.g. by another local Ray)."""
+def dashboard_port(host: str = "127.0.0.1", preferred: int | None = None) -> int:
+    """``preferred`` (``$VIDRAY_DASHBOARD_PORT``, else Ray's usual 8265) if it is free on ``host``, else any
+    free port (Ray refuses to start when its dashboard port is taken, e.g. by another local Ray)."""
+    if preferred is None:
+        preferred = int(os.environ.get("VIDRAY_DASHBOARD_PORT") or 8265)
     for port in (preferred, 0):
         with socket.socket() as s:
             try:
@@ -34,6 +36,21 @@ def dashboard_port(host: str = "127.0.0.1", preferred: int = 8265) -> int:
             except OSError:
                 continue
     raise OSError(f"no free port for the Ray dashboard on {host}")
+
+
+@contextlib.contextmanager
+def starting_alone() -> Iterator[None]:
+    """Hold a lock in the local Ray temp dir while a local Ray starts, so that vidray runs started at
+    the same moment on one machine do not race for the dashboard port."""
+    import fcntl
+
+    os.makedirs(ray_temp_dir(), exist_ok=True)
+    with open(os.path.join(ray_temp_dir(), "vidray-start.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
@@ -58,11 +75,12 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, dashboa
             ray.init(address=address, logging_level=level)
         else:
             log.info("starting local Ray (temp dir %s)", ray_temp_dir())
-            port = dashboard_port(dashboard_host) if dashboard else None
-            with loopback_only(enabled=dashboard_host in LOOPBACK):
+            # one local start at a time: two runs started together would both pick the free port 8265
+            with starting_alone(), loopback_only(enabled=dashboard_host in LOOPBACK):
+                port = dashboard_port(dashboard_host) if dashboard else None
                 ray.init(num_cpus=num_cpus, include_dashboard=dashboard, dashboard_host=dashboard_host,
                          dashboard_port=port, _temp_dir=ray_temp_dir(), logging_level=level)
-    except (ConnectionError, TimeoutError, RuntimeError, OSError) as exc:  # start-up / connection, not the job
+    except Exception as exc:  # start-up / connection, not the job (a failed dashboard start is a bare Exception)
         from vidray.errors import EnvironmentFailure
 
         if ray.is_initialized():
