@@ -66,7 +66,8 @@ def ray_local(tmp_path_factory):
     if not ray.is_initialized():
         temp_dir = tmp_path_factory.mktemp("ray")
         ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=dashboard_port(),
-                 _temp_dir=str(temp_dir), logging_level=logging.WARNING)
+                 _temp_dir=str(temp_dir), logging_level=logging.WARNING,
+                 runtime_env={"worker_process_setup_hook": "vidray.runtime.pin_ray_address"})  # as vidray's own
         ray.data.DataContext.get_current().enable_progress_bars = False
     yield ray
     ray.shutdown()

@@ -77,6 +77,17 @@ def descendants(root):
 import ray, time
 time.sleep(max(0.0, float(os.environ["START_AT"]) - time.time()))  # both runs start Ray at the same moment
 with ray_session(num_cpus=1, dashboard=True):
+    # both Rays up: a worker's state-API call with no address must still find its own Ray
+    open(os.path.join(os.environ["READY_DIR"], str(os.getpid())), "w").close()
+    while len(os.listdir(os.environ["READY_DIR"])) < 2:
+        time.sleep(0.2)
+
+    @ray.remote
+    def own_state():
+        from ray.util.state import list_nodes
+        return len(list_nodes())
+
+    assert ray.get(own_state.remote()) == 1
     ray.get(ray.remote(lambda: 1).remote())  # a worker process too
     sockets = listening()
     mine = []
@@ -99,7 +110,8 @@ with ray_session(num_cpus=1, dashboard=True):
 
 def test_local_ray_listens_on_loopback_only():
     """Every socket a local vidray Ray listens on (GCS, raylet, dashboard, agents, workers) is bound to
-    127.0.0.1; two runs started at the same moment both start (they would race for the dashboard port)."""
+    127.0.0.1; two runs started at the same moment both start (they would race for the dashboard port),
+    and while both run, Ray's state API called in a worker with no address finds its own Ray."""
     import json
     import shutil
     import subprocess
@@ -112,7 +124,8 @@ def test_local_ray_listens_on_loopback_only():
     from vidray.runtime import dashboard_port
 
     env = {**os.environ, "VIDRAY_RAY_TMPDIR": temp, "RAY_USAGE_STATS_ENABLED": "0", "START_AT": str(time.time() + 8),
-           "VIDRAY_DASHBOARD_PORT": str(dashboard_port(preferred=0))}  # free now: both runs prefer it
+           "VIDRAY_DASHBOARD_PORT": str(dashboard_port(preferred=0)),  # free now: both runs prefer it
+           "READY_DIR": tempfile.mkdtemp(prefix="ready-", dir=temp)}
     env.pop("RAY_ADDRESS", None)
     procs = [subprocess.Popen([sys.executable, "-c", LISTENERS_SCRIPT], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]

@@ -38,6 +38,15 @@ def dashboard_port(host: str = "127.0.0.1", preferred: int | None = None) -> int
     raise OSError(f"no free port for the Ray dashboard on {host}")
 
 
+def pin_ray_address() -> None:
+    """Worker-process setup hook of a local Ray: name this Ray in ``RAY_ADDRESS``. Ray's state API, which
+    Ray Train's controller calls with no address, otherwise fails with "Found multiple active Ray
+    instances" when another local Ray runs on the machine (a sweep then never frees its stopped trials)."""
+    import ray
+
+    os.environ.setdefault("RAY_ADDRESS", ray.get_runtime_context().gcs_address)
+
+
 @contextlib.contextmanager
 def starting_alone() -> Iterator[None]:
     """Hold a lock in the local Ray temp dir while a local Ray starts, so that vidray runs started at
@@ -79,7 +88,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, dashboa
             with starting_alone(), loopback_only(enabled=dashboard_host in LOOPBACK):
                 port = dashboard_port(dashboard_host) if dashboard else None
                 ray.init(num_cpus=num_cpus, include_dashboard=dashboard, dashboard_host=dashboard_host,
-                         dashboard_port=port, _temp_dir=ray_temp_dir(), logging_level=level)
+                         dashboard_port=port, _temp_dir=ray_temp_dir(), logging_level=level,
+                         runtime_env={"worker_process_setup_hook": "vidray.runtime.pin_ray_address"})
     except Exception as exc:  # start-up / connection, not the job (a failed dashboard start is a bare Exception)
         from vidray.errors import EnvironmentFailure
 
