@@ -88,7 +88,7 @@ def test_every_clip_task_runs_a_step(mm_dir, model):
     train, _ = build_datasets(cfg)
     batch = next(iter(DataLoader(train, batch_size=2)))
     pred, true, _ = TASKS[model].forward(net, batch, cfg)
-    base, true2 = TASKS[model].baseline(batch, cfg)
+    base, true2 = TASKS[model].baselines[0].predict(batch, cfg)
     assert pred.shape == true.shape == base.shape and torch.equal(true, true2)
     if model == "interpolator":
         assert pred.shape[1] == cfg.keyframe_interval - 1  # the frames between two keyframes

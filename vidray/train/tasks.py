@@ -49,16 +49,6 @@ class Task:
             return self.forward(model, batch, cfg)[:2]
         return self.train_forward(model, batch, cfg, step)
 
-    @property
-    def baseline(self) -> Callable:
-        """The first baseline's ``predict`` (for callers that show one)."""
-        return self.baselines[0].predict
-
-    @property
-    def baseline_name(self) -> str:
-        """The first baseline's name (for callers that show one)."""
-        return self.baselines[0].name
-
 
 def _split(batch, cfg):
     clip = batch[0]
